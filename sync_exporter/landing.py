@@ -1,0 +1,173 @@
+"""The HTML landing page served on ``/``: what the exporter knows, at a glance.
+
+The page shows the last state of every configured node from the scraper's history; it
+never scrapes by itself, so opening it costs the Sync nodes nothing. Everything that
+comes from a node or the configuration is HTML-escaped (folder names, versions and
+error texts are whatever the node sent), and only secret-free fields are shown: the
+node URL is reduced to its origin, so credentials in it could not leak.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from html import escape
+from urllib.parse import quote
+
+from yarl import URL
+
+from sync_exporter.config import NodeConfig
+from sync_exporter.model import NodeSnapshot, Outcome
+
+#: Plain-words explanation of each failure, with the first thing to check.
+OUTCOME_WORDS: dict[str, str] = {
+    Outcome.TIMEOUT: "no answer before the deadline (node slow or hanging)",
+    Outcome.CONNECT_ERROR: "cannot connect (node down, wrong address, firewall or TLS)",
+    Outcome.AUTH_ERROR: "login refused (check webui.login and the password)",
+    Outcome.API_DISABLED: "API not enabled on the node (set webui.api_key in its config)",
+    Outcome.HTTP_ERROR: "the node answered with an HTTP error",
+    Outcome.INVALID_RESPONSE: "the node's answer could not be understood",
+    Outcome.API_ERROR: "the API reported an error",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadStatus:
+    """The outcome of the last configuration load, for the page footer."""
+
+    config_file: str
+    successful: bool
+    success_time: float
+    error: str | None
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+h1 { margin-bottom: 0.2em; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 0.35em 0.7em; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+td.num { text-align: right; }
+.state { font-weight: bold; }
+tr.up .state { color: #17692c; }
+tr.down { background: #fdecea; }
+tr.down .state { color: #b3261e; }
+tr.unknown .state { color: #8a6d00; }
+.error { color: #b3261e; }
+.muted { color: #666; }
+"""
+
+
+def _time(ts: float) -> str:
+    if ts <= 0:
+        return "never"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ago(ts: float, now: float) -> str:
+    if ts <= 0:
+        return ""
+    return f" ({max(0.0, now - ts):.0f} s ago)"
+
+
+def _origin(url: str) -> str:
+    try:
+        return str(URL(url).origin())
+    except ValueError:
+        return "(invalid URL)"
+
+
+def _row(node: NodeConfig, snap: NodeSnapshot | None, now: float) -> str:
+    name = escape(node.name)
+    probe = escape("/probe?target=" + quote(node.name, safe=""))
+    cells: list[str]
+    if snap is None:
+        css, state = "unknown", "NOT SCRAPED YET"
+        cells = ["", "", "", "", "", "not scraped yet", "never"]
+    elif snap.up:
+        css, state = "up", "UP"
+        peers = {p.peer_id for f in snap.folders for p in (f.peers or ())}
+        cells = [
+            escape(snap.version or ""),
+            escape(snap.os or ""),
+            str(len(snap.folders)),
+            str(len(peers)),
+            "",
+            "",
+            escape(_time(snap.timestamp) + _ago(snap.timestamp, now)),
+        ]
+    else:
+        css, state = "down", "DOWN"
+        reason = OUTCOME_WORDS.get(snap.outcome or "", "unknown failure")
+        detail = f": {snap.error}" if snap.error else ""
+        cells = [
+            "",
+            "",
+            "",
+            "",
+            escape(snap.outcome or ""),
+            f'<span class="error">{escape(reason + detail)}</span>',
+            escape(_time(snap.timestamp) + _ago(snap.timestamp, now)),
+        ]
+    version, os_, folders, peers_, reason_code, error, last = cells
+    return (
+        f'<tr class="{css}" data-node="{name}">'
+        f"<td>{name}</td>"
+        f'<td class="muted">{escape(_origin(node.url))}</td>'
+        f'<td class="state">{state}</td>'
+        f"<td>{version}</td><td>{os_}</td>"
+        f'<td class="num">{folders}</td><td class="num">{peers_}</td>'
+        f"<td>{reason_code}</td><td>{error}</td><td>{last}</td>"
+        f'<td><a href="{probe}">probe</a></td>'
+        "</tr>"
+    )
+
+
+def render_landing(
+    *,
+    version: str,
+    nodes: Sequence[NodeConfig],
+    last: Mapping[str, NodeSnapshot],
+    now: float,
+    reload: ReloadStatus,
+) -> str:
+    """Return the landing page for ``nodes``, using each node's last snapshot."""
+    rows = "\n".join(_row(node, last.get(node.name), now) for node in nodes)
+    down = sum(1 for n in nodes if (s := last.get(n.name)) is not None and not s.up)
+    summary = f"{len(nodes)} nodes configured, {down} down at the last scrape."
+    if reload.successful:
+        reload_line = f"loaded {escape(_time(reload.success_time))}"
+    else:
+        reload_line = (
+            f'<span class="error">last reload FAILED, still using the config loaded '
+            f"{escape(_time(reload.success_time))}: {escape(reload.error or '')}</span>"
+        )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>sync-exporter</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<h1>sync-exporter</h1>
+<p>Prometheus exporter for BitTorrent Sync / Resilio Sync nodes, version {escape(version)}.</p>
+<p>
+<a href="/metrics">/metrics</a> (every node and the exporter itself) &middot;
+<a href="/-/healthy">/-/healthy</a> &middot; <a href="/-/ready">/-/ready</a>
+</p>
+<h2>Nodes</h2>
+<p>{escape(summary)} State as of each node's last scrape; this page does not scrape.</p>
+<table id="nodes">
+<thead><tr><th>Node</th><th>URL</th><th>State</th><th>Version</th><th>OS</th><th>Folders</th>
+<th>Peers</th><th>Reason</th><th>Last error</th><th>Last scrape</th><th>Probe</th></tr></thead>
+<tbody>
+{rows}
+</tbody>
+</table>
+<p class="muted">Configuration: {escape(reload.config_file)}, {reload_line}.
+Reload with <code>POST /-/reload</code> or SIGHUP.</p>
+</body>
+</html>
+"""

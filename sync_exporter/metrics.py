@@ -1,0 +1,361 @@
+"""The metric contract in one table, and the rendering of snapshots into metric families.
+
+Every metric the exporter can emit is declared once in :data:`METRICS`: its name, type,
+help text (naming the Sync API field it comes from) and label names. The renderer, the
+self-metrics and ``docs/metrics.md`` all read that table, so the documentation cannot
+drift from the code (a test regenerates the page and fails when it differs).
+
+Rendering is pure: :func:`render` turns the frozen snapshots of *this* scrape into fresh
+families. Nothing is remembered between scrapes, so a node, folder or peer that is gone
+simply yields no series, and Prometheus marks the old ones stale at once. No sample
+carries a timestamp, for the same reason.
+
+Sample output (text format)::
+
+    # HELP btsync_up 1 if the node's API answered this scrape, else 0.
+    # TYPE btsync_up gauge
+    btsync_up{node="nas"} 1.0
+    # HELP btsync_folder_peers Connected peers of the folder by connection type (get_folder_peers).
+    # TYPE btsync_folder_peers gauge
+    btsync_folder_peers{connection="direct",folder="/volume1/Backup",node="nas"} 2.0
+    btsync_folder_peers{connection="relay",folder="/volume1/Backup",node="nas"} 0.0
+
+Regenerate the documentation with ``python -m sync_exporter.metrics docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from sync_exporter.config import Config
+from sync_exporter.model import FolderSnapshot, NodeSnapshot
+
+MetricType = Literal["gauge", "counter", "histogram"]
+Scope = Literal["node", "folder", "peer", "exporter"]
+
+#: Connection types that always get a ``btsync_folder_peers`` series, even at zero.
+CONNECTIONS: tuple[str, ...] = ("direct", "relay")
+
+#: The command that rewrites docs/metrics.md from :data:`METRICS`.
+REGENERATE_DOCS = "python -m sync_exporter.metrics docs/metrics.md"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricDef:
+    """One metric of the contract.
+
+    ``name`` is the full exposed name (counters include ``_total``); ``scope`` says which
+    part of a snapshot the metric describes and groups the documentation.
+    """
+
+    name: str
+    type: MetricType
+    help: str
+    labels: tuple[str, ...]
+    scope: Scope
+
+    def family(self) -> Metric:
+        """Return a new, empty family for this metric, ready for ``add_metric``."""
+        labels = list(self.labels)
+        if self.type == "counter":
+            return CounterMetricFamily(self.name, self.help, labels=labels)
+        if self.type == "histogram":
+            return HistogramMetricFamily(self.name, self.help, labels=labels)
+        return GaugeMetricFamily(self.name, self.help, labels=labels)
+
+
+def _m(name: str, type_: MetricType, help_: str, labels: str, scope: Scope) -> MetricDef:
+    return MetricDef(name, type_, help_, tuple(labels.split()), scope)
+
+
+#: The whole metric contract (design.md section 4) plus the exporter's self-metrics.
+METRICS: tuple[MetricDef, ...] = (
+    # -- per node
+    _m("btsync_up", "gauge", "1 if the node's API answered this scrape, else 0.", "node", "node"),
+    _m(
+        "btsync_scrape_duration_seconds",
+        "gauge",
+        "Wall time spent scraping the node's API this scrape.",
+        "node",
+        "node",
+    ),
+    _m(
+        "btsync_node_info",
+        "gauge",
+        "Always 1; the node's version (get_version.version) and OS (get_os.os).",
+        "node version os",
+        "node",
+    ),
+    _m(
+        "btsync_download_speed_bytes_per_second",
+        "gauge",
+        "Current download speed of the node (get_speed.download).",
+        "node",
+        "node",
+    ),
+    _m(
+        "btsync_upload_speed_bytes_per_second",
+        "gauge",
+        "Current upload speed of the node (get_speed.upload).",
+        "node",
+        "node",
+    ),
+    # -- per folder
+    _m(
+        "btsync_folder_info",
+        "gauge",
+        "Always 1; folder_id is a short hash of the folder's read-only secret (get_secrets), "
+        "equal on every node that holds the folder; type is get_folders.type.",
+        "node folder folder_id type",
+        "folder",
+    ),
+    _m(
+        "btsync_folder_size_bytes",
+        "gauge",
+        "Size of the folder on this node (get_folders.size).",
+        "node folder",
+        "folder",
+    ),
+    _m(
+        "btsync_folder_files",
+        "gauge",
+        "Number of files in the folder on this node (get_folders.files).",
+        "node folder",
+        "folder",
+    ),
+    _m(
+        "btsync_folder_error_code",
+        "gauge",
+        "Folder error code (get_folders.error); 0 means no error.",
+        "node folder",
+        "folder",
+    ),
+    _m(
+        "btsync_folder_indexing",
+        "gauge",
+        "1 while the node is indexing the folder (get_folders.indexing).",
+        "node folder",
+        "folder",
+    ),
+    _m(
+        "btsync_folder_peers",
+        "gauge",
+        "Connected peers of the folder by connection type (get_folder_peers.connection); "
+        "direct and relay are always present. Absent when get_folder_peers failed.",
+        "node folder connection",
+        "folder",
+    ),
+    # -- per peer (only for nodes with peers: true)
+    _m(
+        "btsync_peer_info",
+        "gauge",
+        "Always 1; one per peer of a folder (get_folder_peers.name, .connection).",
+        "node folder peer_id name connection",
+        "peer",
+    ),
+    _m(
+        "btsync_peer_download_bytes_total",
+        "counter",
+        "Bytes received from the peer for the folder (get_folder_peers.download).",
+        "node folder peer_id",
+        "peer",
+    ),
+    _m(
+        "btsync_peer_upload_bytes_total",
+        "counter",
+        "Bytes sent to the peer for the folder (get_folder_peers.upload).",
+        "node folder peer_id",
+        "peer",
+    ),
+    _m(
+        "btsync_peer_last_synced_timestamp_seconds",
+        "gauge",
+        "Unix time the last sync with the peer completed (get_folder_peers.synced); 0 = never.",
+        "node folder peer_id",
+        "peer",
+    ),
+    # -- the exporter itself (sync_exporter.selfmetrics)
+    _m(
+        "btsync_exporter_build_info",
+        "gauge",
+        "Always 1; the exporter's version and the Python running it.",
+        "version python_version",
+        "exporter",
+    ),
+    _m(
+        "btsync_exporter_api_requests_total",
+        "counter",
+        "Sync API requests by node, API method and outcome (success, timeout, connect_error, "
+        "auth_error, api_disabled, http_error, invalid_response, api_error).",
+        "node method outcome",
+        "exporter",
+    ),
+    _m(
+        "btsync_exporter_api_request_duration_seconds",
+        "histogram",
+        "Duration of Sync API requests by node and API method.",
+        "node method",
+        "exporter",
+    ),
+    _m(
+        "btsync_exporter_node_scrape_failures_total",
+        "counter",
+        "Scrapes in which the node was down (btsync_up 0), by reason (the failing outcome).",
+        "node reason",
+        "exporter",
+    ),
+    _m(
+        "btsync_exporter_config_last_reload_successful",
+        "gauge",
+        "1 if the last configuration load (startup, SIGHUP or POST /-/reload) succeeded.",
+        "",
+        "exporter",
+    ),
+    _m(
+        "btsync_exporter_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the last successful configuration load.",
+        "",
+        "exporter",
+    ),
+)
+
+#: The table by name, for the renderers.
+BY_NAME: dict[str, MetricDef] = {d.name: d for d in METRICS}
+
+#: Metrics built from node snapshots (everything but the exporter's own).
+SNAPSHOT_METRICS: tuple[MetricDef, ...] = tuple(d for d in METRICS if d.scope != "exporter")
+
+
+def render(snapshots: Iterable[NodeSnapshot], config: Config | None = None) -> list[Metric]:
+    """Build this scrape's families from ``snapshots``; empty families are left out.
+
+    ``config`` decides per-peer series (``peers: false`` on a node keeps only the counts).
+    A node that is down yields only ``btsync_up 0`` and its scrape duration. A folder
+    label or peer id seen twice in one node (two folders aliased alike) is exported once,
+    because duplicate series make Prometheus reject samples.
+    """
+    families = {d.name: d.family() for d in SNAPSHOT_METRICS}
+    for snap in snapshots:
+        node_cfg = config.node(snap.node) if config is not None else None
+        peers_enabled = node_cfg.peers if node_cfg is not None else True
+        _render_node(families, snap, peers_enabled=peers_enabled)
+    return [f for f in families.values() if f.samples]
+
+
+def _add(families: dict[str, Metric], name: str, labels: Sequence[str], value: float) -> None:
+    family = families[name]
+    assert isinstance(family, GaugeMetricFamily | CounterMetricFamily)
+    family.add_metric(list(labels), value)
+
+
+def _render_node(families: dict[str, Metric], snap: NodeSnapshot, *, peers_enabled: bool) -> None:
+    node = snap.node
+    _add(families, "btsync_up", [node], 1 if snap.up else 0)
+    _add(families, "btsync_scrape_duration_seconds", [node], snap.duration_seconds)
+    if not snap.up:
+        return
+    _add(families, "btsync_node_info", [node, snap.version or "", snap.os or ""], 1)
+    _add(families, "btsync_download_speed_bytes_per_second", [node], snap.download_speed)
+    _add(families, "btsync_upload_speed_bytes_per_second", [node], snap.upload_speed)
+    seen: set[str] = set()
+    for folder in snap.folders:
+        if folder.folder in seen:
+            continue
+        seen.add(folder.folder)
+        _render_folder(families, node, folder, peers_enabled=peers_enabled)
+
+
+def _render_folder(
+    families: dict[str, Metric], node: str, folder: FolderSnapshot, *, peers_enabled: bool
+) -> None:
+    key = [node, folder.folder]
+    _add(families, "btsync_folder_info", [*key, folder.folder_id, folder.type], 1)
+    _add(families, "btsync_folder_size_bytes", key, folder.size_bytes)
+    _add(families, "btsync_folder_files", key, folder.files)
+    _add(families, "btsync_folder_error_code", key, folder.error_code)
+    _add(families, "btsync_folder_indexing", key, 1 if folder.indexing else 0)
+    if folder.peers is None:  # get_folder_peers failed: unknown, not zero
+        return
+    counts = dict.fromkeys(CONNECTIONS, 0)
+    peers = {p.peer_id: p for p in reversed(folder.peers)}  # first occurrence wins
+    for peer in peers.values():
+        counts[peer.connection] = counts.get(peer.connection, 0) + 1
+    for connection, count in counts.items():
+        _add(families, "btsync_folder_peers", [*key, connection], count)
+    if not peers_enabled:
+        return
+    for peer in folder.peers:
+        if peers.get(peer.peer_id) is not peer:
+            continue
+        pkey = [*key, peer.peer_id]
+        _add(families, "btsync_peer_info", [*pkey, peer.name, peer.connection], 1)
+        _add(families, "btsync_peer_download_bytes_total", pkey, peer.download_bytes)
+        _add(families, "btsync_peer_upload_bytes_total", pkey, peer.upload_bytes)
+        _add(families, "btsync_peer_last_synced_timestamp_seconds", pkey, peer.synced)
+
+
+_SCOPE_TITLES: dict[Scope, str] = {
+    "node": "Per node",
+    "folder": "Per folder",
+    "peer": "Per peer (only for nodes with `peers: true`, the default)",
+    "exporter": "The exporter itself",
+}
+
+
+def metrics_markdown() -> str:
+    """Return the text of ``docs/metrics.md``, generated from :data:`METRICS`."""
+    lines = [
+        "# Metrics",
+        "",
+        f"<!-- Generated from sync_exporter/metrics.py by `{REGENERATE_DOCS}`; do not edit. -->",
+        "",
+        "Every metric `sync-exporter` emits. `/metrics` serves all of them for every configured",
+        "node; `/probe?target=NAME` serves the node, folder and peer metrics of one node.",
+        "Identity labels: `node` is the configured node name, `folder` the folder's path as the",
+        "node reports it (or its configured alias), `peer_id` the peer's id. Folder secrets never",
+        "appear in any label. A node that is down exports only `btsync_up 0` and its scrape",
+        "duration; a folder or peer that is gone simply stops being exported.",
+        "",
+    ]
+    for scope, title in _SCOPE_TITLES.items():
+        lines += [f"## {title}", "", "| metric | type | labels | meaning |", "|---|---|---|---|"]
+        for d in METRICS:
+            if d.scope == scope:
+                labels = ", ".join(f"`{label}`" for label in d.labels) or "(none)"
+                meaning = d.help.replace("|", "\\|")
+                lines.append(f"| `{d.name}` | {d.type} | {labels} | {meaning} |")
+        lines.append("")
+    lines += [
+        "The standard `process_*` metrics of the exporter process (CPU seconds, resident and",
+        "virtual memory, open and maximum file descriptors, start time) come from",
+        "prometheus_client's process collector and are served on `/metrics` only.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write ``docs/metrics.md`` (path as the only argument), or print it with no argument."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    text = metrics_markdown()
+    if not args:
+        sys.stdout.write(text)
+        return 0
+    Path(args[0]).write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
