@@ -9,8 +9,13 @@ or peer that is gone simply produces no series: no stale state to clean up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 class Outcome(StrEnum):
@@ -72,3 +77,285 @@ class NodeSnapshot:
     error: str | None = None
     #: Unix time the scrape finished.
     timestamp: float = 0.0
+
+
+# --------------------------------------------------------------------------------------
+# Lenient parsing of raw API JSON.
+#
+# Real nodes drift (sync-api-notes.md section 4): numbers arrive as strings ("600"),
+# booleans as "true"/"false", 0/1 or JSON booleans, optional keys go missing. The rules:
+# a missing optional field takes its default; a present field that cannot be read makes
+# the whole entry malformed, and a malformed folder or peer is skipped and counted rather
+# than failing the node. A body whose top level has the wrong shape raises ShapeError,
+# which the client turns into SyncProtocolError (this module knows nothing of HTTP).
+# --------------------------------------------------------------------------------------
+
+
+class ShapeError(ValueError):
+    """The JSON does not have the shape a method answers with; the message is secret-free."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed(Generic[T]):
+    """Entries that parsed, and how many malformed ones were skipped."""
+
+    items: tuple[T, ...]
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Speed:
+    """``get_speed``: bytes per second."""
+
+    download: int
+    upload: int
+
+
+@dataclass(frozen=True, slots=True)
+class FolderEntry:
+    """One ``get_folders`` entry, before the scraper turns it into a :class:`FolderSnapshot`.
+
+    It carries the held secret because get_folder_peers and get_secrets are addressed by
+    it; ``repr`` hides it so that a stray log line or assertion message cannot leak it.
+    """
+
+    dir: str
+    secret: str = field(repr=False)
+    type: str
+    size_bytes: int
+    files: int
+    error_code: int
+    indexing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SharedSecrets:
+    """``get_secrets&secret=S``: what can be shared under S (a key the node omits is None)."""
+
+    read_write: str | None = field(default=None, repr=False)
+    read_only: str | None = field(default=None, repr=False)
+    encryption: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class APIErrorBody:
+    """A logical error reported inside an HTTP 200 (``{"error": N}`` or ``{"result": N}``)."""
+
+    code: int
+    message: str
+
+
+class _Malformed(Exception):
+    """One field of one entry could not be read; the entry is skipped."""
+
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no", ""})
+
+
+def _int(value: object, *, minimum: int | None = 0) -> int:
+    """Read an integer sent as a number, a numeric string or a boolean."""
+    result: int
+    if isinstance(value, bool):
+        result = int(value)
+    elif isinstance(value, int):
+        result = value
+    elif isinstance(value, float) and value.is_integer():
+        result = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            result = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                raise _Malformed from None
+            if not number.is_integer():
+                raise _Malformed from None
+            result = int(number)
+    else:
+        raise _Malformed
+    if minimum is not None and result < minimum:
+        raise _Malformed
+    return result
+
+
+def _bool(value: object) -> bool:
+    """Read a boolean sent as true/false, 0/1 or "true"/"false"."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        if value in (0, 1):
+            return bool(value)
+        raise _Malformed
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise _Malformed
+
+
+def _str(value: object) -> str:
+    """Read a string; numbers are accepted as their decimal text (labels are text anyway)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _Malformed
+
+
+def _optional(entry: Mapping[str, object], key: str, read: Callable[[object], U], default: U) -> U:
+    value = entry.get(key)
+    return default if value is None else read(value)
+
+
+def _required(entry: Mapping[str, object], key: str, read: Callable[[object], U]) -> U:
+    value = entry.get(key)
+    if value is None:
+        raise _Malformed
+    return read(value)
+
+
+def _entries(raw: object, what: str) -> list[object]:
+    if not isinstance(raw, list):
+        raise ShapeError(f"{what}: expected a JSON array, got {_kind(raw)}")
+    return raw
+
+
+def _object(raw: object, what: str) -> Mapping[str, object]:
+    if not isinstance(raw, dict):
+        raise ShapeError(f"{what}: expected a JSON object, got {_kind(raw)}")
+    return raw
+
+
+def _kind(raw: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if raw is None:
+        return "null"
+    return names.get(type(raw), "a number")
+
+
+def _parse_list(
+    raw: object, what: str, parse_one: Callable[[Mapping[str, object]], T]
+) -> Parsed[T]:
+    items: list[T] = []
+    skipped = 0
+    for entry in _entries(raw, what):
+        try:
+            if not isinstance(entry, dict):
+                raise _Malformed
+            items.append(parse_one(entry))
+        except _Malformed:
+            skipped += 1
+    return Parsed(tuple(items), skipped)
+
+
+def parse_api_error(raw: object) -> APIErrorBody | None:
+    """Return the logical error a 200 body reports, or None when it is a normal answer.
+
+    Errors use ``error`` and, for add_folder, ``result`` (notes section 2.2); a zero code
+    is success. Only a top-level object can be an error: folder entries carry ``error``
+    too, but they sit inside an array.
+    """
+    if not isinstance(raw, dict):
+        return None
+    for key in ("error", "result"):
+        if key in raw:
+            try:
+                code = _int(raw[key], minimum=None)
+            except _Malformed:
+                continue
+            if code != 0:
+                message = raw.get("message")
+                return APIErrorBody(code, message if isinstance(message, str) else "")
+    return None
+
+
+def parse_speed(raw: object) -> Speed:
+    """Parse ``get_speed``; a missing direction reads as 0, an unreadable one is an error."""
+    body = _object(raw, "get_speed")
+    try:
+        return Speed(
+            download=_optional(body, "download", _int, 0),
+            upload=_optional(body, "upload", _int, 0),
+        )
+    except _Malformed:
+        raise ShapeError("get_speed: download/upload is not a non-negative number") from None
+
+
+def _folder(entry: Mapping[str, object]) -> FolderEntry:
+    secret = _required(entry, "secret", _str)
+    if not secret:
+        raise _Malformed
+    return FolderEntry(
+        dir=_required(entry, "dir", _str),
+        secret=secret,
+        type=_optional(entry, "type", _str, "unknown"),
+        size_bytes=_optional(entry, "size", _int, 0),
+        files=_optional(entry, "files", _int, 0),
+        error_code=_optional(entry, "error", lambda v: _int(v, minimum=None), 0),
+        indexing=_optional(entry, "indexing", _bool, False),
+    )
+
+
+def parse_folders(raw: object) -> Parsed[FolderEntry]:
+    """Parse ``get_folders``; an entry without ``dir`` or ``secret`` is unusable and skipped."""
+    return _parse_list(raw, "get_folders", _folder)
+
+
+def _peer(entry: Mapping[str, object]) -> PeerSnapshot:
+    peer_id = _required(entry, "id", _str)
+    if not peer_id:
+        raise _Malformed
+    return PeerSnapshot(
+        peer_id=peer_id,
+        name=_optional(entry, "name", _str, ""),
+        connection=_optional(entry, "connection", _str, "unknown"),
+        synced=float(_optional(entry, "synced", _int, 0)),
+        download_bytes=_optional(entry, "download", _int, 0),
+        upload_bytes=_optional(entry, "upload", _int, 0),
+    )
+
+
+def parse_peers(raw: object) -> Parsed[PeerSnapshot]:
+    """Parse ``get_folder_peers``; a peer without ``id`` is skipped (it could not be labelled)."""
+    return _parse_list(raw, "get_folder_peers", _peer)
+
+
+def parse_version(raw: object) -> str:
+    """Parse ``get_version``: a dotted string, or a packed integer as the 1.x GUI API sent.
+
+    A packed version is ``major << 24 | minor << 16 | build`` (notes section 1.2).
+    """
+    value = _object(raw, "get_version").get("version")
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        if value > 0xFFFFFF:
+            return f"{value >> 24 & 0xFF}.{value >> 16 & 0xFF}.{value & 0xFFFF}"
+        return str(value)
+    raise ShapeError("get_version: no usable 'version'")
+
+
+def parse_os(raw: object) -> str:
+    """Parse ``get_os`` (``win32``, ``linux``, ``mac``... kept as sent)."""
+    value = _object(raw, "get_os").get("os")
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ShapeError("get_os: no usable 'os'")
+
+
+def parse_secrets(raw: object) -> SharedSecrets:
+    """Parse ``get_secrets&secret=S``; keys the node does not send (or sends empty) are None."""
+    body = _object(raw, "get_secrets")
+
+    def pick(key: str) -> str | None:
+        value = body.get(key)
+        return value if isinstance(value, str) and value else None
+
+    return SharedSecrets(
+        read_write=pick("read_write"), read_only=pick("read_only"), encryption=pick("encryption")
+    )

@@ -1,0 +1,369 @@
+"""The BitTorrent Sync API v1 client: one per node, on that node's own ClientSession.
+
+Errors form one tree, grouped by what a caller can do about them::
+
+    SyncError                      .outcome labels self-metrics and the node's down reason
+    ├── SyncTransportError         connect refused/reset, DNS, TLS, timeout
+    ├── SyncAuthError              HTTP 401/403, or no usable password
+    ├── SyncHTTPError              any other status (.status); 400 means the API is off
+    ├── SyncProtocolError          not UTF-8, not JSON, truncated, wrong shape
+    └── SyncAPIError               {"error": N} / {"result": N} inside a 200 (.code)
+
+aiohttp, asyncio and decoding exceptions are translated in exactly one place
+(:func:`_translated`) and chained with ``from``. Every message is built here from fixed
+text and numbers, never from ``str()`` of a library exception (aiohttp puts request URLs,
+and so folder secrets, into some of those), so ``str(err)`` is always safe to log.
+
+Bodies are read whatever their Content-Type (real nodes say ``text/javascript``) and
+decoded as UTF-8, never Latin-1 (notes section 4.2).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
+
+import aiohttp
+from yarl import URL
+
+from sync_exporter import __version__
+from sync_exporter.config import NodeConfig, TLSConfig
+from sync_exporter.model import (
+    FolderEntry,
+    Outcome,
+    Parsed,
+    PeerSnapshot,
+    ShapeError,
+    SharedSecrets,
+    Speed,
+    parse_api_error,
+    parse_folders,
+    parse_os,
+    parse_peers,
+    parse_secrets,
+    parse_speed,
+    parse_version,
+)
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Largest body accepted from a node. get_folders for hundreds of folders is a few
+#: hundred KB; anything far larger is a misbehaving server, not data.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+#: Connections per node beyond ``max_concurrency``: get_speed, get_folders,
+#: get_version and get_os run side by side before the per-folder fan-out.
+_EXTRA_CONNECTIONS = 4
+
+_USER_AGENT = f"sync-exporter/{__version__}"
+
+
+class RequestObserver(Protocol):
+    """Told about every API request: self-metrics implement this."""
+
+    def observe(self, node: str, method: str, outcome: Outcome, seconds: float) -> None:
+        """Record one request to ``node`` for API ``method``, how it ended and how long it took."""
+        ...
+
+
+class SyncError(Exception):
+    """A request to a Sync node failed; ``str()`` is secret-free, ``outcome`` says how."""
+
+    outcome: Outcome = Outcome.INVALID_RESPONSE
+
+    def __init__(self, message: str, *, outcome: Outcome | None = None) -> None:
+        super().__init__(message)
+        if outcome is not None:
+            self.outcome = outcome
+
+
+class SyncTransportError(SyncError):
+    """No HTTP answer: connection refused or reset, DNS, TLS handshake, or a timeout."""
+
+    outcome = Outcome.CONNECT_ERROR
+
+
+class SyncAuthError(SyncError):
+    """The node refused the credentials (HTTP 401/403), or the password could not be read."""
+
+    outcome = Outcome.AUTH_ERROR
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SyncHTTPError(SyncError):
+    """Any other non-200 status; 400 is how a node with the API disabled answers."""
+
+    def __init__(self, status: int) -> None:
+        if status == 400:
+            message = "API not enabled: set webui.api_key on the node (HTTP 400)"
+            outcome = Outcome.API_DISABLED
+        else:
+            message = f"unexpected HTTP status {status}"
+            outcome = Outcome.HTTP_ERROR
+        super().__init__(message, outcome=outcome)
+        self.status = status
+
+
+class SyncProtocolError(SyncError):
+    """An answer that cannot be used: not UTF-8, not JSON, truncated, or the wrong shape."""
+
+    outcome = Outcome.INVALID_RESPONSE
+
+
+class SyncAPIError(SyncError):
+    """The node answered 200 with a logical error body (``{"error": N, "message": ...}``)."""
+
+    outcome = Outcome.API_ERROR
+
+    def __init__(self, code: int, message: str) -> None:
+        text = f"API error {code}" + (f": {message}" if message else "")
+        super().__init__(text)
+        self.code = code
+
+
+def _status_error(status: int) -> SyncError:
+    if status in (401, 403):
+        return SyncAuthError(f"wrong login or password (HTTP {status})", status=status)
+    return SyncHTTPError(status)
+
+
+def _translate(exc: BaseException, timeout: float) -> SyncError:
+    """Map one lower-level exception to the most specific SyncError (messages built here)."""
+    if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError family included
+        return SyncTransportError(f"timed out after {timeout:g}s", outcome=Outcome.TIMEOUT)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return SyncTransportError("TLS certificate verification failed")
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return SyncTransportError("TLS handshake failed")
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return SyncTransportError("cannot resolve the node's host name")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        errno = exc.os_error.errno
+        reason = os.strerror(errno).lower() if errno else "connection failed"
+        return SyncTransportError(f"cannot connect: {reason}")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return SyncTransportError("the node closed the connection without answering")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return SyncProtocolError("truncated response body")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return SyncProtocolError("malformed HTTP response")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return SyncTransportError("invalid node URL")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return SyncTransportError("connection error")
+    if isinstance(exc, UnicodeDecodeError):
+        return SyncProtocolError("response body is not UTF-8")
+    if isinstance(exc, json.JSONDecodeError):
+        return SyncProtocolError("response body is not JSON")
+    if isinstance(exc, ShapeError):
+        return SyncProtocolError(f"unexpected response shape: {exc}")
+    return SyncProtocolError(f"unreadable response ({type(exc).__name__})")
+
+
+@contextmanager
+def _translated(timeout: float) -> Iterator[None]:
+    """The one boundary where library exceptions become SyncErrors."""
+    try:
+        yield
+    except SyncError:
+        raise
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+        raise _translate(exc, timeout) from exc
+
+
+def _redacted(message: str, params: dict[str, str]) -> str:
+    """Drop any request parameter value (a folder secret) that a node echoes in a message."""
+    for value in params.values():
+        if len(value) >= 8:
+            message = message.replace(value, "<secret>")
+    return message[:200]
+
+
+def _decode(body: bytes, params: dict[str, str]) -> Any:
+    """Bytes -> JSON value, raising for bodies that are empty, not UTF-8 or API errors."""
+    if not body.strip():
+        raise SyncProtocolError("empty response body")
+    raw = json.loads(body.decode("utf-8-sig"))
+    error = parse_api_error(raw)
+    if error is not None:
+        raise SyncAPIError(error.code, _redacted(error.message, params))
+    return raw
+
+
+def _identity(raw: object) -> Any:
+    return raw
+
+
+def _ssl_context(tls: TLSConfig) -> ssl.SSLContext:
+    """Build the TLS context for https nodes: custom CA, client certificate, or no checks."""
+    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    if tls.cert_file is not None:
+        key = str(tls.key_file) if tls.key_file is not None else None
+        context.load_cert_chain(str(tls.cert_file), key)
+    if tls.insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def make_session(node: NodeConfig) -> aiohttp.ClientSession:
+    """Create the ClientSession for ``node``: its TLS settings, timeouts and pool size.
+
+    Raises SyncTransportError when the TLS files cannot be loaded. Call from a running
+    event loop; the caller owns the session and must close it.
+    """
+    ssl_setting: ssl.SSLContext | bool = True
+    if URL(node.url).scheme == "https":
+        try:
+            ssl_setting = _ssl_context(node.tls)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise SyncTransportError("cannot load the TLS files for this node") from exc
+    connector = aiohttp.TCPConnector(
+        ssl=ssl_setting, limit=max(node.max_concurrency, 1) + _EXTRA_CONNECTIONS
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=node.timeout),
+        headers={"User-Agent": _USER_AGENT},
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+    )
+
+
+class SyncClient:
+    """API v1 client for one node: ``GET {url}/api?method=...`` with basic auth.
+
+    The password is read at request time (``node.password.reveal()``), so a rotated
+    password file takes effect without a reload. Each request is reported to the
+    observer once, with its outcome and duration.
+    """
+
+    def __init__(
+        self,
+        node: NodeConfig,
+        session: aiohttp.ClientSession,
+        observer: RequestObserver | None = None,
+    ) -> None:
+        self._node = node
+        self._session = session
+        self._observer = observer
+        self._url = URL(node.url.rstrip("/") + "/api")
+
+    @property
+    def node(self) -> NodeConfig:
+        """The node this client talks to."""
+        return self._node
+
+    async def call(self, method: str, **params: str) -> Any:
+        """Call API ``method`` and return the decoded JSON; raise a SyncError on failure."""
+        return await self._request(method, params, _identity)
+
+    async def get_speed(self) -> Speed:
+        """Current download and upload speed of the node, bytes per second."""
+        return await self._request("get_speed", {}, parse_speed)
+
+    async def get_folders(self) -> tuple[FolderEntry, ...]:
+        """Every folder of the node (malformed entries skipped and reported to the observer)."""
+        return await self._items("get_folders", {}, parse_folders)
+
+    async def get_folder_peers(self, secret: str) -> tuple[PeerSnapshot, ...]:
+        """The peers of the folder held under ``secret`` (``()`` for an unknown secret)."""
+        return await self._items("get_folder_peers", {"secret": secret}, parse_peers)
+
+    async def get_secrets(self, secret: str) -> SharedSecrets:
+        """The secrets that can be shared under ``secret`` (read-only, encryption...)."""
+        return await self._request("get_secrets", {"secret": secret}, parse_secrets)
+
+    async def get_version(self) -> str:
+        """The node's Sync version, as a dotted string."""
+        return await self._request("get_version", {}, parse_version)
+
+    async def get_os(self) -> str:
+        """The node's OS name (``linux``, ``win32``, ``mac``...)."""
+        return await self._request("get_os", {}, parse_os)
+
+    async def _items(
+        self, method: str, params: dict[str, str], parse: Callable[[object], Parsed[T]]
+    ) -> tuple[T, ...]:
+        parsed = await self._request(method, params, parse)
+        return parsed.items
+
+    def _password(self) -> str:
+        source = self._node.password
+        reveal = getattr(source, "reveal", None)
+        if callable(reveal):
+            try:
+                value = reveal()
+            except Exception as exc:
+                raise SyncAuthError(f"cannot read the password: {exc}") from exc
+            return str(value)
+        if isinstance(source, str):
+            return source
+        raise SyncAuthError("no usable password configured")
+
+    async def _request(
+        self, method: str, params: dict[str, str], parse: Callable[[object], T]
+    ) -> T:
+        """Send one request, decode and parse it, and report it to the observer once."""
+        started = time.perf_counter()
+        outcome = Outcome.TIMEOUT  # what a cancellation by the scrape deadline means
+        try:
+            result = await self._exchange(method, params, parse)
+        except SyncError as err:
+            outcome = err.outcome
+            raise
+        else:
+            skipped = result.skipped if isinstance(result, Parsed) else 0
+            outcome = Outcome.INVALID_RESPONSE if skipped else Outcome.SUCCESS
+            return result
+        finally:
+            self._observe(method, outcome, time.perf_counter() - started)
+
+    async def _exchange(
+        self, method: str, params: dict[str, str], parse: Callable[[object], T]
+    ) -> T:
+        query = {"method": method, **params}
+        auth = aiohttp.BasicAuth(self._node.username, self._password())
+        with _translated(self._node.timeout):
+            async with self._session.get(
+                self._url, params=query, auth=auth, allow_redirects=False
+            ) as response:
+                if response.status != 200:
+                    raise _status_error(response.status)
+                body = await _read_capped(response)
+            return parse(_decode(body, params))
+
+    def _observe(self, method: str, outcome: Outcome, seconds: float) -> None:
+        _log.debug(
+            "api request",
+            extra={
+                "node": self._node.name,
+                "method": method,
+                "outcome": outcome.value,
+                "seconds": round(seconds, 6),
+            },
+        )
+        if self._observer is not None:
+            self._observer.observe(self._node.name, method, outcome, seconds)
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise SyncProtocolError(f"response body larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,357 @@
+"""Scrape orchestration: configured nodes in, one :class:`NodeSnapshot` per node out.
+
+Per scrape, every node at once; per node:
+
+1. ``get_speed`` and ``get_folders`` side by side (plus ``get_version``/``get_os`` when
+   their cache is older than ``metadata_ttl``); either of the first two failing marks
+   the node down with that failure as the reason.
+2. For every folder not excluded in the config, ``get_folder_peers`` (and, the first
+   time the folder is seen, ``get_secrets`` for its ``folder_id``), all concurrently but
+   at most ``node.max_concurrency`` requests at a time. A failed get_folder_peers leaves
+   ``peers=None`` for that folder only.
+
+The whole node is bounded by ``min(timeout, node.timeout)``: a node that never answers
+yields ``up=False, outcome=timeout`` when its budget runs out, so the scrape still answers
+in time. Concurrent scrapes of one node share the fetch in flight (singleflight); a fetch
+that has finished is never reused, so no scrape returns stale data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TypeVar
+
+import aiohttp
+
+from sync_exporter.client import RequestObserver, SyncClient, SyncError, make_session
+from sync_exporter.config import NodeConfig
+from sync_exporter.folder_id import cache_key, folder_id
+from sync_exporter.model import FolderEntry, FolderSnapshot, NodeSnapshot, Outcome
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+A = TypeVar("A")
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    """A metadata value (version, OS) and the clock time it was fetched."""
+
+    value: str
+    fetched_at: float
+
+
+@dataclass(slots=True)
+class _NodeState:
+    """What the scraper keeps between scrapes for one node (mutable by nature).
+
+    Tied to one NodeConfig: when a reload changes the node, a fresh state (and session)
+    replaces it, so nothing learned from the old URL or credentials carries over.
+    """
+
+    config: NodeConfig
+    session: aiohttp.ClientSession | None = None
+    client: SyncClient | None = None
+    inflight: asyncio.Task[NodeSnapshot] | None = None
+    inflight_deadline: float = 0.0
+    version: _Cached | None = None
+    os: _Cached | None = None
+    #: cache_key(held secret) -> folder_id, for the folders seen in the latest scrape.
+    folder_ids: dict[str, str] = field(default_factory=dict)
+
+
+class Scraper:
+    """Turns configured nodes into snapshots; owns one ClientSession per node.
+
+    ``clock`` stamps snapshots and ages the version/OS cache (inject a fake in tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        observer: RequestObserver | None = None,
+        clock: Callable[[], float] = time.time,
+        metadata_ttl: float = 300.0,
+    ) -> None:
+        self._observer = observer
+        self._clock = clock
+        self._metadata_ttl = metadata_ttl
+        self._nodes: dict[str, _NodeState] = {}
+        self._last: dict[str, NodeSnapshot] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def scrape(
+        self,
+        nodes: Sequence[NodeConfig],
+        *,
+        timeout: float,  # noqa: ASYNC109 - a budget per node, not one for the whole call
+    ) -> list[NodeSnapshot]:
+        """Scrape ``nodes`` concurrently, each within ``min(timeout, node.timeout)`` seconds.
+
+        ``timeout`` is what the caller has left (the scrape timeout minus a margin).
+        Never raises for a node failure: that node's snapshot has ``up=False`` and a reason.
+        """
+        return list(await asyncio.gather(*(self._scrape_one(node, timeout) for node in nodes)))
+
+    def last(self) -> Mapping[str, NodeSnapshot]:
+        """The latest finished snapshot of every node scraped so far (for the landing page)."""
+        return MappingProxyType(self._last)
+
+    async def forget(self, keep: Collection[str]) -> None:
+        """Close the sessions and drop the state of nodes not named in ``keep``.
+
+        Call after a reload removed nodes, so their connections do not linger.
+        """
+        for name in [n for n in self._nodes if n not in keep]:
+            self._retire(self._nodes.pop(name))
+            self._last.pop(name, None)
+        for name in [n for n in self._last if n not in keep]:
+            del self._last[name]
+        await self._drain_closing()
+
+    async def close(self) -> None:
+        """Cancel fetches in flight and close every session."""
+        states = list(self._nodes.values())
+        self._nodes.clear()
+        for state in states:
+            if state.inflight is not None:
+                state.inflight.cancel()
+            self._retire(state)
+        await self._drain_closing()
+
+    # -- singleflight and deadlines ---------------------------------------------------
+
+    async def _scrape_one(self, node: NodeConfig, left: float) -> NodeSnapshot:
+        budget = min(left, node.timeout)
+        if budget <= 0:
+            return _down(node, Outcome.TIMEOUT, "no time left for this node", 0.0, self._clock())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        state = self._state(node)
+        task = state.inflight
+        if task is None or task.done():
+            task = asyncio.create_task(self._fetch(state, budget), name=f"scrape {node.name}")
+            state.inflight = task
+            state.inflight_deadline = deadline
+        started = time.perf_counter()
+        try:
+            if deadline >= state.inflight_deadline:
+                # The shared fetch ends by its own deadline, which is no later than ours.
+                return await asyncio.shield(task)
+            async with asyncio.timeout_at(deadline):
+                return await asyncio.shield(task)
+        except TimeoutError:
+            # We joined a fetch with a later deadline than ours; it carries on for its owner.
+            message = f"timed out after {budget:g}s"
+            elapsed = time.perf_counter() - started
+            return _down(node, Outcome.TIMEOUT, message, elapsed, self._clock())
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and (current is None or not current.cancelling()):
+                elapsed = time.perf_counter() - started
+                return _down(node, Outcome.TIMEOUT, "scrape cancelled", elapsed, self._clock())
+            raise
+
+    def _state(self, node: NodeConfig) -> _NodeState:
+        state = self._nodes.get(node.name)
+        if state is not None and state.config != node:
+            self._retire(state)  # config changed on reload: new session, empty caches
+            state = None
+        if state is None:
+            state = _NodeState(config=node)
+            self._nodes[node.name] = state
+        return state
+
+    def _retire(self, state: _NodeState) -> None:
+        """Close ``state``'s session once its fetch in flight (if any) has finished."""
+        if self._nodes.get(state.config.name) is state:
+            del self._nodes[state.config.name]
+        task = asyncio.create_task(_close_state(state), name=f"close {state.config.name}")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _drain_closing(self) -> None:
+        while self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    async def _fetch(self, state: _NodeState, budget: float) -> NodeSnapshot:
+        """Scrape one node within ``budget`` seconds; always returns a snapshot."""
+        node = state.config
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(budget):
+                snapshot = await self._collect(state, started)
+        except TimeoutError:
+            snapshot = _down(
+                node,
+                Outcome.TIMEOUT,
+                f"timed out after {budget:g}s",
+                time.perf_counter() - started,
+                self._clock(),
+            )
+        except SyncError as err:
+            snapshot = _down(
+                node, err.outcome, str(err), time.perf_counter() - started, self._clock()
+            )
+        _log.debug(
+            "node scraped",
+            extra={
+                "node": node.name,
+                "up": snapshot.up,
+                "outcome": snapshot.outcome.value if snapshot.outcome else "success",
+                "seconds": round(snapshot.duration_seconds, 6),
+            },
+        )
+        if self._nodes.get(node.name) is state:  # not replaced by a reload meanwhile
+            self._last[node.name] = snapshot
+        return snapshot
+
+    # -- one node ---------------------------------------------------------------------
+
+    def _client(self, state: _NodeState) -> SyncClient:
+        if state.client is None:
+            state.session = make_session(state.config)
+            state.client = SyncClient(state.config, state.session, self._observer)
+        return state.client
+
+    async def _collect(self, state: _NodeState, started: float) -> NodeSnapshot:
+        node = state.config
+        client = self._client(state)
+        now = self._clock()
+        async with asyncio.TaskGroup() as group:
+            speed_task = group.create_task(_attempt(client.get_speed()))
+            folders_task = group.create_task(_attempt(client.get_folders()))
+            version_task = os_task = None
+            if _stale(state.version, now, self._metadata_ttl):
+                version_task = group.create_task(_attempt(client.get_version()))
+            if _stale(state.os, now, self._metadata_ttl):
+                os_task = group.create_task(_attempt(client.get_os()))
+        speed, entries = speed_task.result(), folders_task.result()
+        if isinstance(speed, SyncError):
+            raise speed
+        if isinstance(entries, SyncError):
+            raise entries
+        state.version = _refresh(state.version, version_task, now)
+        state.os = _refresh(state.os, os_task, now)
+
+        limit = asyncio.Semaphore(max(node.max_concurrency, 1))
+        kept = [e for e in entries if not _excluded(node, e.dir)]
+        folder_ids: dict[str, str] = {}
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(self._folder(state, client, entry, limit, folder_ids))
+                for entry in kept
+            ]
+        state.folder_ids = folder_ids  # only folders present now: the cache stays bounded
+        return NodeSnapshot(
+            node=node.name,
+            up=True,
+            duration_seconds=time.perf_counter() - started,
+            version=state.version.value if state.version else None,
+            os=state.os.value if state.os else None,
+            download_speed=speed.download,
+            upload_speed=speed.upload,
+            folders=tuple(task.result() for task in tasks),
+            timestamp=self._clock(),
+        )
+
+    async def _folder(
+        self,
+        state: _NodeState,
+        client: SyncClient,
+        entry: FolderEntry,
+        limit: asyncio.Semaphore,
+        folder_ids: dict[str, str],
+    ) -> FolderSnapshot:
+        key = cache_key(entry.secret)
+        known = state.folder_ids.get(key)
+        async with asyncio.TaskGroup() as group:
+            peers_task = group.create_task(_limited(limit, client.get_folder_peers, entry.secret))
+            secrets_task = None
+            if known is None:
+                secrets_task = group.create_task(_limited(limit, client.get_secrets, entry.secret))
+        peers = peers_task.result()
+        if known is None and secrets_task is not None:
+            shared = secrets_task.result()
+            if isinstance(shared, SyncError):
+                known_id = folder_id(entry.secret, None)  # counted by the observer; retried
+            else:
+                known_id = folder_id(entry.secret, shared)
+                folder_ids[key] = known_id
+        else:
+            known_id = known or folder_id(entry.secret, None)
+            folder_ids[key] = known_id
+        rule = state.config.folders.get(entry.dir)
+        return FolderSnapshot(
+            folder=rule.alias if rule is not None and rule.alias else entry.dir,
+            dir=entry.dir,
+            folder_id=known_id,
+            type=entry.type,
+            size_bytes=entry.size_bytes,
+            files=entry.files,
+            error_code=entry.error_code,
+            indexing=entry.indexing,
+            peers=None if isinstance(peers, SyncError) else peers,
+        )
+
+
+async def _attempt(awaitable: Awaitable[T]) -> T | SyncError:
+    """Await and hand back a SyncError as a value, so siblings in a TaskGroup keep going."""
+    try:
+        return await awaitable
+    except SyncError as err:
+        return err
+
+
+async def _limited(
+    limit: asyncio.Semaphore, call: Callable[[A], Awaitable[T]], arg: A
+) -> T | SyncError:
+    async with limit:
+        return await _attempt(call(arg))
+
+
+def _stale(cached: _Cached | None, now: float, ttl: float) -> bool:
+    return cached is None or now - cached.fetched_at >= ttl
+
+
+def _refresh(
+    cached: _Cached | None, task: asyncio.Task[str | SyncError] | None, now: float
+) -> _Cached | None:
+    """Keep the old value unless a fresh one arrived; a failure is retried next scrape."""
+    if task is None:
+        return cached
+    result = task.result()
+    if isinstance(result, SyncError):
+        return cached
+    return _Cached(result, now)
+
+
+def _excluded(node: NodeConfig, directory: str) -> bool:
+    rule = node.folders.get(directory)
+    return rule is not None and rule.exclude
+
+
+def _down(
+    node: NodeConfig, outcome: Outcome, message: str, seconds: float, now: float
+) -> NodeSnapshot:
+    return NodeSnapshot(
+        node=node.name,
+        up=False,
+        duration_seconds=seconds,
+        outcome=outcome,
+        error=message,
+        timestamp=now,
+    )
+
+
+async def _close_state(state: _NodeState) -> None:
+    if state.inflight is not None and not state.inflight.done():
+        await asyncio.wait([state.inflight])
+    if state.session is not None:
+        await state.session.close()
