@@ -1,21 +1,102 @@
 """Exporter configuration: strict YAML in, a frozen, validated :class:`Config` out.
 
-(Interface fixed by the lead; the loader is filled in by the config work.)
+Every problem in a file is found in one pass and reported together, each message
+prefixed with the key path it is about (``nodes[2].url: ...``), so a user fixes a config
+in one round instead of one error per restart. No message ever quotes a password: values
+are echoed only for keys that cannot hold one. ``docs/configuration.md`` is the reference
+for users; this module is its implementation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+import os
+import re
+import ssl
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO, TypeVar
+from urllib.parse import urlsplit
+
+from sync_exporter.credentials import (
+    FilePassword,
+    LiteralPassword,
+    Password,
+    SecretUnavailableError,
+)
+from sync_exporter.yaml_tree import describe, key_path, read_yaml
+
+__all__ = [
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_TIMEOUT",
+    "Config",
+    "ConfigError",
+    "FilePassword",
+    "FolderRule",
+    "FrozenMapping",
+    "LiteralPassword",
+    "NodeConfig",
+    "Password",
+    "SecretUnavailableError",
+    "TLSConfig",
+    "check_config_file",
+    "format_duration",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]
+
+#: Per-node request timeout when neither the node nor ``defaults`` sets one (seconds).
+DEFAULT_TIMEOUT = 8.0
+#: Concurrent API requests per node when neither the node nor ``defaults`` sets it.
+DEFAULT_MAX_CONCURRENCY = 8
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 class ConfigError(Exception):
-    """The configuration is invalid; ``errors`` lists every problem with its key path."""
+    """The configuration is invalid; ``errors`` lists every problem with its key path.
 
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
+    ``source`` (optional) names the file; ``str()`` then prefixes each line with it.
+    """
+
+    def __init__(self, errors: list[str], *, source: str | None = None) -> None:
+        lines = errors if source is None else [f"{source}: {e}" for e in errors]
+        super().__init__("\n".join(lines))
         self.errors = errors
+        self.source = source
+
+
+class FrozenMapping(Mapping[_K, _V]):
+    """A read-only, hashable dict, so frozen configs stay hashable as well as comparable."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[_K, _V] | None = None) -> None:
+        self._data: dict[_K, _V] = dict(data or {})
+
+    def __getitem__(self, key: _K) -> _V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return dict(self._data) == dict(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._data.items()))
+
+    def __repr__(self) -> str:
+        return f"FrozenMapping({self._data!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,16 +119,21 @@ class FolderRule:
 
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
-    """One Sync node to scrape."""
+    """One Sync node to scrape.
+
+    ``password`` is a :class:`Password`: call ``reveal()`` when building a request (it may
+    raise :class:`SecretUnavailableError` if a password file vanished); its repr is
+    ``<secret>``.
+    """
 
     name: str
-    url: str  # base URL, e.g. http://127.0.0.1:8888 (the node's webui.listen)
+    url: str  # base URL without trailing slash, e.g. http://127.0.0.1:8888 (webui.listen)
     username: str
-    password: object  # a secret-holding source; see the config module for the real type
-    timeout: float = 8.0
-    max_concurrency: int = 8
+    password: Password
+    timeout: float = DEFAULT_TIMEOUT
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     tls: TLSConfig = field(default_factory=TLSConfig)
-    folders: Mapping[str, FolderRule] = field(default_factory=dict)
+    folders: Mapping[str, FolderRule] = field(default_factory=FrozenMapping)
     peers: bool = True
 
 
@@ -62,6 +148,494 @@ class Config:
         return next((n for n in self.nodes if n.name == name), None)
 
 
+# --------------------------------------------------------------------------- durations
+
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def parse_duration(value: object) -> float:
+    """Return ``value`` in seconds: ``"8s"``, ``"500ms"``, ``"1m30s"``, ``"2h"`` or a number.
+
+    Raises ValueError with a message fit for users when the value is not a positive duration.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"must be a duration like 8s, 500ms or 1m, not {describe(value)}")
+    if isinstance(value, str):
+        text = value.strip()
+        if _NUMBER.fullmatch(text):
+            seconds = float(text)
+        elif _DURATION.fullmatch(text):
+            seconds = sum(
+                float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text)
+            )
+        else:
+            raise ValueError(
+                f'"{value}" is not a duration: use a number with ms, s, m or h '
+                "(8s, 500ms, 1m30s) or a plain number of seconds"
+            )
+    else:
+        seconds = float(value)
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError("must be a positive duration")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Return ``seconds`` the way it is written in the config: ``8s``, ``500ms``, ``1m30s``."""
+    millis = round(seconds * 1000)
+    if millis % 1000:
+        return f"{millis}ms" if millis < 1000 else f"{millis / 1000:g}s"
+    whole = millis // 1000
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
+    return "".join(parts) or "0s"
+
+
+# --------------------------------------------------------------------------- validation
+
+_ROOT_KEYS = ("defaults", "nodes")
+_SHARED_KEYS = (
+    "username",
+    "password",
+    "password_file",
+    "timeout",
+    "max_concurrency",
+    "peers",
+    "tls",
+)
+_NODE_KEYS = ("name", "url", *_SHARED_KEYS, "folders")
+_TLS_KEYS = ("ca_file", "cert_file", "key_file", "insecure_skip_verify")
+_FOLDER_KEYS = ("alias", "exclude")
+_NODE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+@dataclass(slots=True)
+class _Shared:
+    """Settings a node may inherit from ``defaults`` (None: not set there)."""
+
+    username: str | None = None
+    username_given: bool = False
+    password: Password | None = None
+    password_count: int = 0  # how many of password / password_file were given
+    timeout: float | None = None
+    max_concurrency: int | None = None
+    peers: bool | None = None
+    tls: TLSConfig | None = None
+
+
+class _Validator:
+    """Checks values one key at a time, appending problems to ``errors`` instead of raising."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        self.errors: list[str] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(f"{path or 'top level'}: {message}")
+
+    def mapping(self, value: object, path: str, allowed: tuple[str, ...]) -> dict[str, object]:
+        """Return ``value`` as a dict, reporting unknown keys (with a suggestion) and bad types."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.error(path, f"must be a mapping, not {describe(value)}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                near = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"did you mean {near[0]}?" if near else f"allowed: {', '.join(allowed)}"
+                self.error(key_path(path, key), f"unknown key ({hint})")
+        return {k: v for k, v in value.items() if k in allowed}
+
+    def string(self, value: object, path: str, *, secret: bool = False) -> str | None:
+        """Return a non-empty string; messages about ``secret`` values never show them."""
+        if not isinstance(value, str):
+            hint = " (quote it)" if isinstance(value, int | float | bool) else ""
+            self.error(path, f"must be a string{hint}, not {describe(value)}")
+            return None
+        if not value.strip():
+            self.error(path, "is empty")
+            return None
+        if not secret and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            self.error(path, "contains control characters")
+            return None
+        return value
+
+    def boolean(self, value: object, path: str) -> bool | None:
+        """Return a YAML boolean, or "true"/"false" text (what a ${VAR} expands to)."""
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        self.error(path, f"must be true or false, not {_show(value)}")
+        return None
+
+    def positive_int(self, value: object, path: str) -> int | None:
+        """Return an integer >= 1 (digits in a string are accepted for ${VAR})."""
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and value.strip().isdigit():
+            number = int(value.strip())
+        if number is None:
+            self.error(path, f"must be a whole number, not {_show(value)}")
+            return None
+        if number < 1:
+            self.error(path, f"must be at least 1, not {number}")
+            return None
+        return number
+
+    def duration(self, value: object, path: str) -> float | None:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.error(path, str(exc))
+            return None
+
+    def path(self, value: object, path: str) -> Path | None:
+        """Return ``value`` as an absolute path, relative ones taken from the config's folder."""
+        text = self.string(value, path)
+        if text is None:
+            return None
+        return self.base_dir / Path(text)
+
+    def readable_file(self, value: object, path: str) -> Path | None:
+        """Return the path if it names a regular file this process can read."""
+        file = self.path(value, path)
+        if file is None:
+            return None
+        try:
+            with file.open("rb") as handle:
+                handle.read(1)
+        except OSError as exc:
+            self.error(path, f"cannot read {file}: {exc.strerror or exc}")
+            return None
+        return file
+
+    def url(self, value: object, path: str) -> str | None:
+        """Return the node's base URL without a trailing slash."""
+        text = self.string(value, path)
+        if text is None:
+            return None
+        if any(c.isspace() for c in text):
+            self.error(path, "must not contain spaces")
+            return None
+        try:
+            parts = urlsplit(text)
+            port = parts.port
+        except ValueError:
+            self.error(path, f'"{_strip_userinfo(text)}" is not a valid URL (bad host or port)')
+            return None
+        if "@" in parts.netloc:
+            self.error(
+                path,
+                "must not contain a user name or password: use username and "
+                "password or password_file",
+            )
+            return None
+        problem = None
+        if parts.scheme.lower() not in ("http", "https"):
+            problem = "must start with http:// or https://"
+        elif not parts.hostname:
+            problem = "has no host"
+        elif port == 0:
+            problem = "has port 0"
+        elif "?" in text or "#" in text:
+            problem = "must not have a query (?) or fragment (#)"
+        elif parts.path.rstrip("/").endswith("/api"):
+            problem = "must be the node's base URL: the exporter adds /api itself"
+        if problem is not None:
+            self.error(path, f'"{text}" {problem}')
+            return None
+        return text.rstrip("/")
+
+    def tls(self, value: object, path: str) -> TLSConfig | None:
+        block = self.mapping(value, path, _TLS_KEYS)
+        if value is not None and not isinstance(value, dict):
+            return None
+        before = len(self.errors)
+        ca = self.readable_file(block["ca_file"], f"{path}.ca_file") if "ca_file" in block else None
+        cert = (
+            self.readable_file(block["cert_file"], f"{path}.cert_file")
+            if "cert_file" in block
+            else None
+        )
+        key = (
+            self.readable_file(block["key_file"], f"{path}.key_file")
+            if "key_file" in block
+            else None
+        )
+        insecure = False
+        if "insecure_skip_verify" in block:
+            insecure = bool(
+                self.boolean(block["insecure_skip_verify"], f"{path}.insecure_skip_verify")
+            )
+        if ("cert_file" in block) != ("key_file" in block):
+            self.error(path, "cert_file and key_file must be given together")
+        if ca is not None:
+            try:
+                ssl.create_default_context().load_verify_locations(cafile=str(ca))
+            except (ssl.SSLError, OSError, ValueError):
+                self.error(f"{path}.ca_file", f"{ca} holds no PEM certificate")
+        if cert is not None and key is not None:
+            try:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.load_cert_chain(cert, key, password=_no_key_password)
+            except (ssl.SSLError, OSError, ValueError):
+                self.error(
+                    path,
+                    "cert_file and key_file must be a PEM certificate and its unencrypted "
+                    "private key",
+                )
+        if len(self.errors) > before:
+            return None
+        return TLSConfig(ca_file=ca, cert_file=cert, key_file=key, insecure_skip_verify=insecure)
+
+    def folders(self, value: object, path: str) -> FrozenMapping[str, FolderRule]:
+        if value is None:
+            return FrozenMapping()
+        if not isinstance(value, dict):
+            self.error(path, f"must be a mapping of folder path to settings, not {describe(value)}")
+            return FrozenMapping()
+        rules: dict[str, FolderRule] = {}
+        alias_of: dict[str, str] = {}
+        for folder, settings in value.items():
+            here = key_path(path, folder)
+            if not folder.strip():
+                self.error(here, "folder path is empty")
+                continue
+            block = self.mapping(settings, here, _FOLDER_KEYS)
+            if settings is not None and not isinstance(settings, dict):
+                continue
+            if not block:
+                self.error(here, "set alias or exclude (or remove the entry)")
+                continue
+            alias = self.string(block["alias"], f"{here}.alias") if "alias" in block else None
+            exclude = (
+                bool(self.boolean(block["exclude"], f"{here}.exclude"))
+                if "exclude" in block
+                else False
+            )
+            if alias is not None and exclude:
+                self.error(here, "an excluded folder cannot have an alias")
+                continue
+            if alias is not None:
+                if alias in alias_of:
+                    self.error(
+                        f"{here}.alias", f'"{alias}" is already the alias of {alias_of[alias]}'
+                    )
+                    continue
+                alias_of[alias] = f'"{folder}"'
+            rules[folder] = FolderRule(alias=alias, exclude=exclude)
+        return FrozenMapping(rules)
+
+    def shared(self, block: dict[str, object], path: str) -> _Shared:
+        """Parse the keys a node and ``defaults`` have in common."""
+        shared = _Shared()
+        if "username" in block:
+            shared.username_given = True
+            shared.username = self.string(block["username"], f"{path}.username")
+            if shared.username is not None and ":" in shared.username:
+                self.error(f"{path}.username", "must not contain ':' (HTTP basic auth)")
+                shared.username = None
+        if "password" in block:
+            shared.password_count += 1
+            text = self.string(block["password"], f"{path}.password", secret=True)
+            shared.password = None if text is None else LiteralPassword(text)
+        if "password_file" in block:
+            shared.password_count += 1
+            file = self.path(block["password_file"], f"{path}.password_file")
+            if file is not None:
+                source = FilePassword(file)
+                try:
+                    source.reveal()
+                except SecretUnavailableError as exc:
+                    self.error(f"{path}.password_file", str(exc))
+                else:
+                    shared.password = source
+        if shared.password_count == 2:
+            self.error(path, "set password or password_file, not both")
+            shared.password = None
+        if "timeout" in block:
+            shared.timeout = self.duration(block["timeout"], f"{path}.timeout")
+        if "max_concurrency" in block:
+            shared.max_concurrency = self.positive_int(
+                block["max_concurrency"], f"{path}.max_concurrency"
+            )
+        if "peers" in block:
+            shared.peers = self.boolean(block["peers"], f"{path}.peers")
+        return shared
+
+    def node(self, value: object, path: str, defaults: _Shared) -> NodeConfig | None:
+        if not isinstance(value, dict):
+            self.error(path, f"must be a mapping with name and url, not {describe(value)}")
+            return None
+        before = len(self.errors)
+        block = self.mapping(value, path, _NODE_KEYS)
+        name = None
+        if "name" not in block:
+            self.error(f"{path}.name", "missing (the node label, e.g. nas)")
+        else:
+            name = self.string(block["name"], f"{path}.name")
+            if name is not None and not _NODE_NAME.fullmatch(name):
+                self.error(f"{path}.name", f'"{name}" may only use letters, digits, _ . and -')
+        url = None
+        if "url" not in block:
+            self.error(
+                f"{path}.url", "missing (the node's webui address, e.g. http://10.0.0.5:8888)"
+            )
+        else:
+            url = self.url(block["url"], f"{path}.url")
+        own = self.shared(block, path)
+        https = url is not None and url.lower().startswith("https:")
+        tls = TLSConfig()
+        if "tls" in block:
+            parsed = self.tls(block["tls"], f"{path}.tls")
+            if url is not None and not https:
+                self.error(f"{path}.tls", "TLS settings need an https:// URL")
+            tls = parsed or tls
+        elif https and defaults.tls is not None:
+            tls = defaults.tls
+        folders = self.folders(block.get("folders"), f"{path}.folders")
+        username = own.username if "username" in block else defaults.username
+        if "username" not in block and not defaults.username_given:
+            self.error(path, "no username: set username here or in defaults")
+        password = own.password if own.password_count else defaults.password
+        if not own.password_count and not defaults.password_count:
+            self.error(path, "no password: set password or password_file here or in defaults")
+        if len(self.errors) > before:
+            return None
+        if name is None or url is None or username is None or password is None:
+            return None
+        return NodeConfig(
+            name=name,
+            url=url,
+            username=username,
+            password=password,
+            timeout=_first(own.timeout, defaults.timeout, DEFAULT_TIMEOUT),
+            max_concurrency=_first(
+                own.max_concurrency, defaults.max_concurrency, DEFAULT_MAX_CONCURRENCY
+            ),
+            tls=tls,
+            folders=folders,
+            peers=_first(own.peers, defaults.peers, True),
+        )
+
+
+def _first(*values: _V | None) -> _V:
+    """Return the first value that is set (the last argument is the built-in default)."""
+    return next(v for v in values if v is not None)
+
+
+def _show(value: object) -> str:
+    """Quote a short scalar for a message; anything else is named by its type only."""
+    if isinstance(value, str) and len(value) <= 40:
+        return f'"{value}"'
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return describe(value)
+
+
+def _strip_userinfo(url: str) -> str:
+    """Drop anything before ``@`` in the authority so a password in a URL is never shown."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.rsplit("@", 1)[-1]
+    authority, slash, tail = rest.partition("/")
+    return f"{scheme}://{authority.rsplit('@', 1)[-1]}{slash}{tail}"
+
+
+def _no_key_password() -> str:
+    """Refuse encrypted private keys instead of letting OpenSSL prompt on the terminal."""
+    raise ValueError("encrypted private keys are not supported")
+
+
+def parse_config(text: str, *, source: str, env: Mapping[str, str], base_dir: Path) -> Config:
+    """Validate a config document; raise ConfigError listing every problem.
+
+    Pure apart from reading the files the config names (password files, TLS files):
+    ``env`` supplies ``${VAR}`` values and ``base_dir`` anchors relative paths.
+    """
+    check = _Validator(base_dir)
+    tree = read_yaml(text, env, check.errors)
+    if tree is None:
+        if not check.errors:
+            check.error("", "the file is empty: it needs a nodes list")
+        raise ConfigError(check.errors, source=source)
+    root = check.mapping(tree, "", _ROOT_KEYS)
+    if not isinstance(tree, dict):
+        raise ConfigError(check.errors, source=source)
+    defaults = _Shared()
+    if "defaults" in root:
+        block = check.mapping(root["defaults"], "defaults", (*_SHARED_KEYS,))
+        defaults = check.shared(block, "defaults")
+        if "tls" in block:
+            defaults.tls = check.tls(block["tls"], "defaults.tls")
+    nodes: list[NodeConfig] = []
+    listed = root.get("nodes")
+    if "nodes" not in root:
+        check.error("nodes", "missing: list at least one node")
+    elif not isinstance(listed, list):
+        check.error("nodes", f"must be a list of nodes, not {describe(listed)}")
+    elif not listed:
+        check.error("nodes", "is empty: list at least one node")
+    else:
+        first_index: dict[str, int] = {}
+        for index, item in enumerate(listed):
+            path = key_path("nodes", index)
+            node = check.node(item, path, defaults)
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(name, str) and name in first_index:
+                check.error(
+                    f"{path}.name", f'"{name}" is already used by nodes[{first_index[name]}]'
+                )
+            elif isinstance(name, str):
+                first_index[name] = index
+            if node is not None:
+                nodes.append(node)
+    if check.errors:
+        raise ConfigError(check.errors, source=source)
+    return Config(nodes=tuple(nodes))
+
+
 def load_config(path: Path) -> Config:
-    """Load and validate ``path``; raise ConfigError listing every problem."""
-    raise NotImplementedError  # replaced by the config work
+    """Load and validate ``path``; raise ConfigError listing every problem.
+
+    ``${VAR}`` values come from the process environment; relative paths in the file are
+    taken from the directory the file is in.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [f"cannot read the file: {exc.strerror or exc}"], source=str(path)
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(["the file is not UTF-8 text"], source=str(path)) from None
+    return parse_config(text, source=str(path), env=os.environ, base_dir=path.absolute().parent)
+
+
+def check_config_file(path: Path, out: TextIO = sys.stdout) -> int:
+    """Validate ``path`` for ``--config.check``: print the verdict, return 0 or 2."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        count = len(exc.errors)
+        print(f"FAILED: {path} has {count} error{'s' if count != 1 else ''}:", file=out)
+        for message in exc.errors:
+            print(f"  {message}", file=out)
+        return 2
+    names = ", ".join(node.name for node in config.nodes)
+    count = len(config.nodes)
+    print(f"SUCCESS: {path} is valid: {count} node{'s' if count != 1 else ''} ({names})", file=out)
+    return 0

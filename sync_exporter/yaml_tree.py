@@ -1,0 +1,178 @@
+"""Strict YAML reading for the config: plain Python values, every problem named by key path.
+
+PyYAML's ``safe_load`` silently keeps the last of two equal keys and quotes the offending
+line (which may hold a password) in its syntax errors. So the document is composed into
+YAML nodes and converted here by hand: duplicate keys, non-string keys, merge keys and
+unknown tags become errors prefixed with their key path, all collected rather than
+raised one by one, and ``${VAR}`` references in string values are expanded on the way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+#: Refuse documents whose aliases expand beyond this many nodes (a config is a few hundred).
+MAX_NODES = 100_000
+
+
+def key_path(parent: str, key: str | int) -> str:
+    """Return the path of ``key`` under ``parent``: ``nodes[2].url``, ``folders["/a b"]``."""
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    if _IDENTIFIER.fullmatch(key):
+        return f"{parent}.{key}" if parent else key
+    quoted = key.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{parent}["{quoted}"]'
+
+
+def expand_env(value: str, env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """Expand ``${NAME}`` references and ``$$`` escapes in ``value``.
+
+    Returns ``(expanded, None)`` or ``(None, error)``. A ``$`` followed by anything else
+    is kept as is. The error never quotes ``value`` (it may be a password); it names the
+    variable only for a well-formed reference, which by the documented syntax is a name.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(value):
+        char = value[i]
+        follow = value[i + 1 : i + 2]
+        if char != "$" or follow not in ("$", "{"):
+            out.append(char)
+            i += 1
+            continue
+        if follow == "$":
+            out.append("$")
+            i += 2
+            continue
+        end = value.find("}", i + 2)
+        name = value[i + 2 : end] if end != -1 else ""
+        if not _IDENTIFIER.fullmatch(name):
+            return None, (
+                "malformed ${...} reference: write ${NAME} with NAME made of letters, digits "
+                "and _, or $$ for a literal $"
+            )
+        if name not in env:
+            return None, f"environment variable {name} is not set"
+        out.append(env[name])
+        i = end + 1
+    return "".join(out), None
+
+
+class _Converter:
+    """Turns one composed YAML document into dicts, lists and scalars, collecting errors."""
+
+    def __init__(self, env: Mapping[str, str], errors: list[str]) -> None:
+        self._env = env
+        self._errors = errors
+        self._constructor = yaml.SafeLoader("")
+        self._active: set[int] = set()
+        self._visited = 0
+
+    def convert(self, node: Node, path: str, *, is_key: bool = False) -> object:
+        self._visited += 1
+        if self._visited > MAX_NODES:
+            raise _TooLargeError
+        if id(node) in self._active:
+            self._errors.append(f"{path or 'top level'}: recursive YAML alias")
+            return None
+        self._active.add(id(node))
+        try:
+            if isinstance(node, MappingNode):
+                return self._mapping(node, path)
+            if isinstance(node, SequenceNode):
+                return [self.convert(item, key_path(path, i)) for i, item in enumerate(node.value)]
+            return self._scalar(node, path, is_key=is_key)
+        finally:
+            self._active.discard(id(node))
+
+    def _mapping(self, node: MappingNode, path: str) -> dict[str, object]:
+        out: dict[str, object] = {}
+        lines: dict[str, int] = {}
+        where = path or "top level"
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == _MERGE_TAG:
+                self._errors.append(f"{where}: YAML merge keys (<<) are not supported")
+                continue
+            key = self.convert(key_node, path, is_key=True)
+            if not isinstance(key, str):
+                self._errors.append(
+                    f"{where}: key on line {line} must be a string (quote it), not {describe(key)}"
+                )
+                continue
+            child = key_path(path, key)
+            if key in lines:
+                self._errors.append(f"{child}: duplicate key (line {lines[key]} and line {line})")
+                continue
+            lines[key] = line
+            out[key] = self.convert(value_node, child)
+        return out
+
+    def _scalar(self, node: Node, path: str, *, is_key: bool) -> object:
+        if not isinstance(node, ScalarNode) or not node.tag.startswith("tag:yaml.org,2002:"):
+            self._errors.append(f"{path or 'top level'}: unsupported YAML tag {node.tag}")
+            return None
+        try:
+            value = self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError:
+            self._errors.append(f"{path or 'top level'}: invalid {node.tag.rsplit(':', 1)[-1]}")
+            return None
+        if isinstance(value, str) and not is_key:
+            expanded, error = expand_env(value, self._env)
+            if error is not None:
+                self._errors.append(f"{path}: {error}")
+            return expanded
+        return value
+
+
+class _TooLargeError(Exception):
+    """The document expands (through aliases) beyond :data:`MAX_NODES` nodes."""
+
+
+def describe(value: object) -> str:
+    """Return a short, value-free description of a YAML value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
+
+
+def read_yaml(text: str, env: Mapping[str, str], errors: list[str]) -> object:
+    """Parse one YAML document into plain values, appending every problem to ``errors``.
+
+    Syntax errors carry line and column but never the offending line's text.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = exc.problem or exc.context or "syntax error"
+        errors.append(f"{where}invalid YAML: {problem}")
+        return None
+    except yaml.YAMLError as exc:
+        errors.append(f"invalid YAML: {type(exc).__name__}")
+        return None
+    if root is None:
+        return None
+    try:
+        return _Converter(env, errors).convert(root, "")
+    except _TooLargeError:
+        errors.append(f"the document expands to more than {MAX_NODES} YAML nodes (aliases?)")
+        return None
