@@ -1,0 +1,208 @@
+"""The HTTP face of one simulated node: ``GET /api?method=...`` as a real node serves it.
+
+What a client sees, and why (``shared/sync-api-notes.md``):
+
+- JSON as ``text/javascript`` with no charset, raw UTF-8 (non-ASCII names unescaped)
+  and ``/`` escaped as ``\\/`` (notes 4.1 to 4.3); logical errors inside HTTP 200.
+- Wrong basic auth: 401, empty body, ``WWW-Authenticate: Basic realm="Sync"`` (2.1).
+- API not enabled (no ``webui.api_key``): 400. The notes record only the status;
+  choice: the body is ``invalid request`` (what Sync's web UI answers with its 400s).
+- Any path but ``/api``: 404. Unknown query parameters are ignored; broken
+  percent-encoding is kept literally and bytes that are not UTF-8 become U+FFFD, so
+  they reach the API as text and get an API answer (a folder that cannot be found).
+- Choice: a request target longer than :data:`MAX_TARGET` gets 414 with an empty body
+  (no real sample exists); raw spaces, control characters and raw non-ASCII bytes in
+  the request line are refused with 400 by the HTTP parser, as by any strict server.
+- Faults (:class:`~sync_exporter.simulator.state.Faults`) are read on every request.
+
+Log lines never carry the query string (it holds folder secrets): the access log is
+off, and the HTTP server's own error log is reduced to one line without the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from sync_exporter.simulator import api
+from sync_exporter.simulator.state import FaultMode, NodeState
+
+log = logging.getLogger(__name__)
+
+#: The content type real nodes send their JSON with (no charset).
+CONTENT_TYPE = "text/javascript"
+
+#: Longest request target (path + query) answered; longer ones get 414.
+MAX_TARGET = 16 * 1024
+
+#: Request lines up to this size reach the handler (so it can answer 414 itself).
+MAX_LINE = 256 * 1024
+
+#: What an INVALID_JSON fault serves with a 200: a page that is not JSON.
+INVALID_BODY = b"<html><body><h1>Sync</h1><p>Service temporarily busy</p></body></html>\n"
+
+#: How often a hanging request checks whether its fault was cleared.
+HANG_POLL = 0.02
+
+
+def encode_json(value: Any) -> bytes:
+    """Serialize like a real node: raw UTF-8 and ``\\/`` for every ``/``.
+
+    A ``/`` can only occur inside JSON strings, so escaping it in the whole text is exact.
+    """
+    text = json.dumps(value, ensure_ascii=False).replace("/", "\\/")
+    return text.encode("utf-8", "surrogatepass")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Who may call the API: basic-auth pair (None = no auth) and whether it is enabled."""
+
+    login: str | None = "api"
+    password: str | None = "secret"  # noqa: S105 - the reference document's sample value
+    api_key: str | None = "simulated"
+
+    def authorized(self, header: str | None) -> bool:
+        """Check an ``Authorization`` header against the login and password."""
+        if self.login is None:
+            return True
+        if not header or header[:6].lower() != "basic ":
+            return False
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        login, sep, password = decoded.partition(":")
+        expected = f"{self.login}:{self.password or ''}"
+        return bool(sep) and hmac.compare_digest(f"{login}:{password}".encode(), expected.encode())
+
+
+class RedactingLogger(logging.Logger):
+    """The aiohttp server's logger, reduced to one line without the request.
+
+    aiohttp logs a rejected request with its request line (which may hold a folder
+    secret) and a traceback; this logger keeps only the exception type.
+    """
+
+    def __init__(self, parent: logging.Logger) -> None:
+        super().__init__(parent.name + ".server")
+        self.parent = parent
+
+    def handle(self, record: logging.LogRecord) -> None:
+        """Replace the message and drop the traceback before passing the record on."""
+        kind = type(record.exc_info[1]).__name__ if record.exc_info else "error"
+        record.msg, record.args = "HTTP request rejected (%s)", (kind,)
+        record.exc_info = record.exc_text = None
+        super().handle(record)
+
+
+class ApiEndpoint:
+    """Answers ``/api`` for one node; side effects go back to the node through callbacks."""
+
+    def __init__(
+        self,
+        state: NodeState,
+        context: api.ApiContext,
+        credentials: Credentials,
+        *,
+        stopping: asyncio.Event,
+        on_result: Callable[[api.ApiResult], None],
+        after_shutdown_answer: Callable[[], None],
+    ) -> None:
+        self._state = state
+        self._context = context
+        self._credentials = credentials
+        self._stopping = stopping
+        self._on_result = on_result
+        self._after_shutdown_answer = after_shutdown_answer
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Apply faults, auth and the API key check, then dispatch the method."""
+        if len(request.raw_path) > MAX_TARGET:
+            return web.Response(status=414)
+        method = request.query.get("method")
+        faults = self._state.faults
+        if faults.delay > 0 and await self._wait_stopping(faults.delay):
+            return _abort(request)
+        hang = faults.applies_to(method or "") and faults.mode is FaultMode.HANG
+        if hang and await self._hang(method or ""):
+            return _abort(request)
+        mode = faults.mode if faults.applies_to(method or "") else FaultMode.NONE
+        if mode is FaultMode.DOWN:
+            return _abort(request)
+        if mode is FaultMode.SERVER_ERROR:
+            return web.Response(status=500, text="500 Internal Server Error")
+        if mode is FaultMode.UNAUTHORIZED or not self._credentials.authorized(
+            request.headers.get("Authorization")
+        ):
+            return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="Sync"'})
+        if self._credentials.api_key is None:
+            return web.Response(status=400, text="invalid request")
+        if mode is FaultMode.INVALID_JSON:
+            return _json_response(INVALID_BODY)
+        result = api.call(self._context, method, request.query)
+        self._on_result(result)
+        body = encode_json(result.body)
+        if mode is FaultMode.TRUNCATED:
+            return await _truncated(request, body)
+        response = _json_response(body)
+        if result.shutdown:
+            await response.prepare(request)
+            await response.write_eof()
+            self._after_shutdown_answer()
+        return response
+
+    async def _wait_stopping(self, seconds: float) -> bool:
+        """Wait ``seconds`` (real time); return True early if the node is stopping."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _hang(self, method: str) -> bool:
+        """Hold the request while HANG applies; return True if the node stops meanwhile."""
+        faults = self._state.faults
+        while faults.applies_to(method) and faults.mode is FaultMode.HANG:
+            if await self._wait_stopping(HANG_POLL):
+                return True
+        return False
+
+
+def _json_response(body: bytes) -> web.Response:
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def _abort(request: web.Request) -> web.Response:
+    """Drop the connection without an answer (aiohttp ignores the unsent response)."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=503)
+
+
+async def _truncated(request: web.Request, body: bytes) -> web.StreamResponse:
+    """Send half of ``body`` under a Content-Length for all of it, then hang up."""
+    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE})
+    response.content_length = len(body) + 16
+    await response.prepare(request)
+    await response.write(body[: len(body) // 2])
+    if request.transport is not None:
+        request.transport.close()
+    return response
+
+
+def create_app(endpoint: ApiEndpoint, extra_routes: Sequence[web.RouteDef] = ()) -> web.Application:
+    """Build the node's application: ``/api`` and any extra (control) routes; 404 elsewhere."""
+    app = web.Application()
+    app.router.add_get("/api", endpoint.handle)
+    app.router.add_routes(extra_routes)
+    return app

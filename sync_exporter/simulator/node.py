@@ -1,0 +1,183 @@
+"""One simulated Sync node: a :class:`NodeState` served over HTTP on its own port.
+
+The node owns the aiohttp runner and the background work its API calls start
+(indexing real directories, saving state, shutting down); the world side owns the
+state's evolution and may switch the node's listener off and on with :meth:`set_down`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiohttp import web
+
+from sync_exporter.simulator import api, folders
+from sync_exporter.simulator.clock import Clock
+from sync_exporter.simulator.http import MAX_LINE, ApiEndpoint, Credentials, RedactingLogger
+from sync_exporter.simulator.http import create_app as create_http_app
+from sync_exporter.simulator.state import FolderState, NodeState
+from sync_exporter.simulator.storage import NodeStorage, StorageError, restore
+
+log = logging.getLogger(__name__)
+
+#: Seconds stop() and set_down() give in-flight requests before cutting them off.
+SHUTDOWN_TIMEOUT = 1.0
+
+
+class SimNode:
+    """A node answering API v1 on ``http://host:port/api`` (plus any extra routes).
+
+    ``api_key=None`` leaves the API disabled (HTTP 400), ``login=None`` disables basic
+    auth. With ``storage``, folders, preferences and hosts are loaded at construction
+    (StorageError if the file is unusable) and saved after every change; stored real
+    directories are indexed again on :meth:`start`. ``walk_chunk`` sets how many
+    directory entries each indexing step examines.
+    """
+
+    def __init__(
+        self,
+        state: NodeState,
+        *,
+        clock: Clock,
+        rng: random.Random,
+        login: str | None = "api",
+        password: str | None = "secret",  # noqa: S107 - the reference document's sample
+        api_key: str | None = "simulated",
+        storage: NodeStorage | None = None,
+        extra_routes: Sequence[web.RouteDef] = (),
+        on_shutdown: Callable[[], Awaitable[None]] | None = None,
+        walk_chunk: int = folders.DEFAULT_CHUNK,
+    ) -> None:
+        self.state = state
+        self.clock = clock
+        self._storage = storage
+        self._on_shutdown = on_shutdown
+        self._walk_chunk = walk_chunk
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._walks: dict[str, tuple[FolderState, asyncio.Task[None]]] = {}
+        self._pending_walks: list[FolderState] = []
+        if storage is not None:
+            stored = storage.load()
+            if stored is not None:
+                self._pending_walks = restore(state, stored)
+        endpoint = ApiEndpoint(
+            state,
+            api.ApiContext(state, rng),
+            Credentials(login, password, api_key),
+            stopping=self._stopping,
+            on_result=self._apply,
+            after_shutdown_answer=self._shutdown_requested,
+        )
+        self._app = create_http_app(endpoint, extra_routes)
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._host = "127.0.0.1"
+        self._port = 0
+
+    @property
+    def url(self) -> str:
+        """Base URL of the node (valid once started)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        """The bound port (0 before start)."""
+        return self._port
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen on ``host:port`` (0 = any free port) and return the bound port."""
+        self._runner = web.AppRunner(
+            self._app,
+            handler_cancellation=True,
+            access_log=None,  # an access line would carry the query: folder secrets
+            logger=RedactingLogger(log),
+            max_line_size=MAX_LINE,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+        )
+        await self._runner.setup()
+        self._host = host
+        await self._listen(port)
+        for folder in self._pending_walks:
+            self._walk(folder)
+        self._pending_walks = []
+        return self._port
+
+    async def _listen(self, port: int) -> None:
+        assert self._runner is not None
+        site = web.TCPSite(self._runner, self._host, port, reuse_address=True)
+        await site.start()
+        self._site = site
+        self._port = int(self._runner.addresses[0][1]) if port == 0 else port
+
+    async def set_down(self, down: bool) -> None:
+        """Close the listener and open connections (refused from now on), or rebind the port."""
+        if self._runner is None:
+            raise RuntimeError("node not started")
+        if down and self._site is not None:
+            await self._site.stop()
+            self._site = None
+            if self._runner.server is not None:
+                await self._runner.server.shutdown(SHUTDOWN_TIMEOUT)
+        elif not down and self._site is None:
+            await self._listen(self._port)
+
+    async def stop(self) -> None:
+        """Stop serving, release hanging requests, cancel indexing; safe to call twice."""
+        self._stopping.set()
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        for _, task in self._walks.values():
+            task.cancel()
+        await asyncio.gather(*(t for _, t in self._walks.values()), return_exceptions=True)
+        self._walks.clear()
+        runner, self._runner, self._site = self._runner, None, None
+        if runner is not None:
+            await runner.cleanup()
+
+    def _apply(self, result: api.ApiResult) -> None:
+        """Perform an API call's side effects (before its answer is sent)."""
+        if result.walk is not None:
+            self._walk(result.walk)
+        if result.changed:
+            for secret, (folder, task) in list(self._walks.items()):
+                if self.state.folders.get(secret) is not folder:
+                    task.cancel()
+                    del self._walks[secret]
+            self._save()
+
+    def _save(self) -> None:
+        if self._storage is None:
+            return
+        try:
+            self._storage.save(self.state)
+        except StorageError as exc:
+            log.error("node=%s state not saved: %s", self.state.name, exc)
+
+    def _walk(self, folder: FolderState) -> None:
+        previous = self._walks.pop(folder.secret, None)
+        if previous is not None:
+            previous[1].cancel()
+        task = asyncio.get_running_loop().create_task(folders.index(folder, chunk=self._walk_chunk))
+        self._walks[folder.secret] = (folder, task)
+        task.add_done_callback(lambda t: self._walk_done(folder.secret, t))
+
+    def _walk_done(self, secret: str, task: asyncio.Task[None]) -> None:
+        if self._walks.get(secret, (None, None))[1] is task:
+            del self._walks[secret]
+
+    def _shutdown_requested(self) -> None:
+        """Run ``on_shutdown`` (default: stop this node) once the answer has been sent."""
+        callback = self._on_shutdown or self.stop
+        task = asyncio.get_running_loop().create_task(_run(callback))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def _run(callback: Callable[[], Awaitable[None]]) -> None:
+    await callback()
