@@ -1,0 +1,172 @@
+"""``sync-exporter [flags]``: run the exporter with Prometheus-style dotted flags.
+
+Startup validates the config before binding the port, so a bad file fails fast with
+every problem listed (exit 2, like ``--config.check``). Once running, aiohttp's
+``run_app`` owns graceful shutdown on SIGTERM/SIGINT, and SIGHUP reloads the config
+through the same path as ``POST /-/reload``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from sync_exporter import __version__
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG_FILE = "sync-exporter.yml"
+DEFAULT_LISTEN_ADDRESS = ":9888"
+LOG_LEVELS = ("debug", "info", "warn", "error")
+LOG_FORMATS = ("logfmt", "json")
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    """A parsed ``--web.listen-address``; ``host`` None means every interface."""
+
+    host: str | None
+    port: int
+
+
+def parse_listen_address(text: str) -> ListenAddress:
+    """Parse ``[host]:port`` (``:9888``, ``127.0.0.1:9888``, ``[::1]:9888``)."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not [host]:port (for example :9888 or 127.0.0.1:9888)"
+        )
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return ListenAddress(host or None, int(port_text))
+
+
+def _non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the exporter's argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="sync-exporter",
+        description="Prometheus exporter for BitTorrent Sync / Resilio Sync nodes. "
+        "Subcommands: check, demo, simulate (sync-exporter SUBCOMMAND --help).",
+    )
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        type=Path,
+        default=Path(DEFAULT_CONFIG_FILE),
+        help=f"configuration file (default: {DEFAULT_CONFIG_FILE})",
+    )
+    parser.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate the configuration file, then exit 0 (valid) or 2 (invalid)",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        type=parse_listen_address,
+        default=parse_listen_address(DEFAULT_LISTEN_ADDRESS),
+        metavar="[HOST]:PORT",
+        help=f"address to serve on (default: {DEFAULT_LISTEN_ADDRESS}, every interface)",
+    )
+    parser.add_argument(
+        "--scrape.timeout-offset",
+        dest="timeout_offset",
+        type=_non_negative_seconds,
+        default=0.5,
+        metavar="SECONDS",
+        help="subtracted from Prometheus' scrape timeout so the answer arrives in time "
+        "(default: 0.5)",
+    )
+    parser.add_argument("--log.level", dest="log_level", choices=LOG_LEVELS, default="info")
+    parser.add_argument("--log.format", dest="log_format", choices=LOG_FORMATS, default="logfmt")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"sync-exporter {__version__} (python {platform.python_version()})",
+    )
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the exporter until SIGTERM/SIGINT; return the process exit code.
+
+    2: bad flags or an invalid config; 1: cannot serve (address in use); 0: clean stop.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:  # argparse exits on --help, --version and bad flags
+        return exc.code if isinstance(exc.code, int) else 2
+
+    from sync_exporter.config import ConfigError, check_config_file, load_config
+    from sync_exporter.logs import setup_logging
+
+    config_file: Path = args.config_file
+    if args.config_check:
+        return check_config_file(config_file, sys.stdout)
+
+    setup_logging(args.log_level, args.log_format)
+    try:
+        config = load_config(config_file)
+    except ConfigError as exc:
+        for error in exc.errors:
+            log.error("invalid configuration", extra={"file": str(config_file), "err": error})
+        return 2
+    except OSError as exc:
+        log.error(
+            "cannot read the configuration file",
+            extra={"file": str(config_file), "err": exc.strerror or type(exc).__name__},
+        )
+        return 2
+
+    from sync_exporter.server import Settings, create_app
+
+    address: ListenAddress = args.listen_address
+    settings = Settings(
+        config=config,
+        config_file=config_file,
+        timeout_offset=args.timeout_offset,
+        handle_sighup=True,
+    )
+    log.info(
+        "starting sync-exporter",
+        extra={
+            "version": __version__,
+            "address": f"{address.host or ''}:{address.port}",
+            "nodes": len(config.nodes),
+        },
+    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=address.host,
+            port=address.port,
+            print=None,
+            access_log=None,
+        )
+    except OSError as exc:
+        log.error(
+            "cannot serve",
+            extra={"address": f"{address.host or ''}:{address.port}", "err": str(exc)},
+        )
+        return 1
+    log.info("stopped")
+    return 0

@@ -1,0 +1,331 @@
+"""The exporter's HTTP side: routes, content negotiation, deadlines and config reload.
+
+Handlers are thin: parse the request, ask the scraper for snapshots, render them with
+``metrics.render`` and encode the families in the format the client asked for. All
+state lives in one :class:`Exporter` object stored on the application (no module-level
+state), and the resources that need closing (the scraper's HTTP sessions, the SIGHUP
+handler) are opened and closed in a ``cleanup_ctx``.
+
+Endpoints (design.md section 3): ``/metrics``, ``/probe?target=NAME``, ``/-/healthy``,
+``/-/ready``, ``POST /-/reload`` and ``/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import math
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
+
+from sync_exporter import __version__
+from sync_exporter.config import Config, ConfigError, NodeConfig, load_config
+from sync_exporter.landing import ReloadStatus, render_landing
+from sync_exporter.metrics import render
+from sync_exporter.model import NodeSnapshot
+from sync_exporter.scrape import Scraper
+from sync_exporter.selfmetrics import SelfMetrics, exporter_registry
+
+log = logging.getLogger(__name__)
+
+#: Header Prometheus sends with its scrape timeout in seconds.
+TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
+
+#: Above this many samples, encoding and compression run in a worker thread so one big
+#: scrape does not stall the event loop (and every other request) for tens of ms.
+EXECUTOR_SAMPLES = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How to run the exporter; the CLI builds this from its flags.
+
+    ``config`` is the already validated configuration; ``config_file`` is where reloads
+    read the next one from.
+    """
+
+    config: Config
+    config_file: Path
+    #: Subtracted from Prometheus' scrape timeout, so the answer arrives before it gives up.
+    timeout_offset: float = 0.5
+    #: Scrape deadline when the request carries no timeout header (curl, a browser).
+    default_timeout: float = 10.0
+    #: Install a SIGHUP handler that reloads the config (the CLI does; tests do not).
+    handle_sighup: bool = False
+    version: str = __version__
+    clock: Callable[[], float] = time.time
+
+
+class Exporter:
+    """The running exporter's state: current config, scraper, self-metrics, reload status.
+
+    The config is replaced whole (one assignment) by :meth:`reload`, so a request sees
+    either the old or the new config, never a mix; reloads are serialised by a lock.
+    """
+
+    def __init__(self, settings: Settings, scraper: Scraper, self_metrics: SelfMetrics) -> None:
+        self.settings = settings
+        self.config = settings.config
+        self.scraper = scraper
+        self.self_metrics = self_metrics
+        self.registry = exporter_registry(self_metrics)
+        self.ready = False
+        self.reload_error: str | None = None
+        self.reload_success_time = settings.clock()
+        self._reload_lock = asyncio.Lock()
+        self_metrics.set_nodes(n.name for n in self.config.nodes)
+        self_metrics.reloaded(success=True, when=self.reload_success_time)
+
+    async def scrape(self, nodes: Sequence[NodeConfig], deadline: float) -> list[NodeSnapshot]:
+        """Scrape ``nodes`` within ``deadline`` seconds; log and count each node that is down."""
+        snapshots = await self.scraper.scrape(nodes, timeout=deadline)
+        for snap in snapshots:
+            if not snap.up:
+                reason = snap.outcome.value if snap.outcome is not None else "unknown"
+                self.self_metrics.node_failed(snap.node, reason)
+                log.warning(
+                    "scrape of node failed",
+                    extra={"node": snap.node, "reason": reason, "err": snap.error or ""},
+                )
+        return snapshots
+
+    async def reload(self) -> str | None:
+        """Load, validate and swap in the config file; return None, or the error text.
+
+        On any error the current config stays in force. The text is what the config
+        loader reports (key paths and problems, never a secret value).
+        """
+        async with self._reload_lock:
+            path = self.settings.config_file
+            now = self.settings.clock()
+            try:
+                config = await asyncio.to_thread(load_config, path)
+            except ConfigError as exc:
+                error = str(exc)
+            except OSError as exc:
+                error = f"{path}: cannot read the file: {exc.strerror or type(exc).__name__}"
+            except Exception as exc:  # a loader bug must not take the exporter down
+                log.exception("unexpected error while loading the config")
+                error = f"{path}: unexpected {type(exc).__name__} while loading"
+            else:
+                self.config = config
+                self.reload_error = None
+                self.reload_success_time = now
+                names = {n.name for n in config.nodes}
+                self.self_metrics.set_nodes(names)
+                self.self_metrics.reloaded(success=True, when=now)
+                await self.scraper.forget(names)
+                log.info(
+                    "configuration reloaded", extra={"file": str(path), "nodes": len(config.nodes)}
+                )
+                return None
+            self.reload_error = error
+            self.self_metrics.reloaded(success=False, when=now)
+            log.error(
+                "configuration reload failed, keeping the previous one",
+                extra={"file": str(path), "err": error},
+            )
+            return error
+
+    def reload_status(self) -> ReloadStatus:
+        """Return the last reload's outcome for the landing page."""
+        return ReloadStatus(
+            config_file=str(self.settings.config_file),
+            successful=self.reload_error is None,
+            success_time=self.reload_success_time,
+            error=self.reload_error,
+        )
+
+
+EXPORTER = web.AppKey("exporter", Exporter)
+
+
+class _Families:
+    """A prebuilt list of families posing as a collector, for prometheus_client's encoders."""
+
+    def __init__(self, families: Sequence[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+def _encode(families: Sequence[Metric], accept: str, gzip_ok: bool) -> tuple[bytes, str, bool]:
+    encoder, content_type = choose_encoder(accept)
+    body = encoder(_Families(families))
+    if gzip_ok:
+        body = gzip.compress(body, compresslevel=6)
+    return body, content_type, gzip_ok
+
+
+async def _respond(request: web.Request, families: Sequence[Metric]) -> web.Response:
+    """Encode ``families`` as the request's Accept asks (text 0.0.4 or OpenMetrics), gzip'd
+    when Accept-Encoding allows; in a thread when the scrape is large."""
+    accept = ",".join(request.headers.getall("Accept", []))
+    gzip_ok = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    samples = sum(len(f.samples) for f in families)
+    if samples > EXECUTOR_SAMPLES:
+        body, content_type, gzipped = await asyncio.to_thread(_encode, families, accept, gzip_ok)
+    else:
+        body, content_type, gzipped = _encode(families, accept, gzip_ok)
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    if gzipped:
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept, Accept-Encoding"
+    return response
+
+
+def _bad_request(text: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=text + "\n")
+
+
+def scrape_timeout(request: web.Request, settings: Settings) -> float:
+    """Return the scrape deadline in seconds: Prometheus' timeout header minus the offset.
+
+    Without the header, ``settings.default_timeout``. When the header is smaller than
+    twice the offset, half the header is used instead, so a tiny timeout still leaves
+    the nodes some time. An unparsable or non-positive header is a 400.
+    """
+    raw = request.headers.get(TIMEOUT_HEADER)
+    if raw is None:
+        return settings.default_timeout
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        shown = raw[:40]
+        raise _bad_request(f"invalid {TIMEOUT_HEADER} header {shown!r}: want seconds, e.g. 10")
+    return max(value - settings.timeout_offset, value / 2)
+
+
+async def handle_metrics(request: web.Request) -> web.StreamResponse:
+    """Every configured node, plus the exporter's own and the process metrics."""
+    exporter = request.app[EXPORTER]
+    timeout = scrape_timeout(request, exporter.settings)
+    config = exporter.config
+    snapshots = await exporter.scrape(config.nodes, timeout)
+    families = render(snapshots, config)
+    families.extend(exporter.registry.collect())
+    return await _respond(request, families)
+
+
+def _configured(config: Config) -> str:
+    names = ", ".join(n.name for n in config.nodes)
+    return f"configured: {names}" if names else "no nodes are configured"
+
+
+async def handle_probe(request: web.Request) -> web.StreamResponse:
+    """One configured node (the multi-target pattern): its series, up and duration."""
+    exporter = request.app[EXPORTER]
+    config = exporter.config
+    targets = request.query.getall("target", [])
+    if len(targets) != 1 or not targets[0]:
+        raise _bad_request(
+            f"want exactly one target parameter naming a node, e.g. /probe?target=NAME; "
+            f"{_configured(config)}"
+        )
+    target = targets[0]
+    node = config.node(target)
+    if node is None:
+        shown = target if len(target) <= 80 else target[:80] + "..."
+        if "://" in target or "/" in target:
+            raise _bad_request(
+                f"target {shown!r} looks like a URL: targets are node names from the "
+                f"exporter's config, not URLs; {_configured(config)}"
+            )
+        raise _bad_request(f"unknown target {shown!r}; {_configured(config)}")
+    timeout = scrape_timeout(request, exporter.settings)
+    snapshots = await exporter.scrape([node], timeout)
+    return await _respond(request, render(snapshots, config))
+
+
+async def handle_healthy(request: web.Request) -> web.StreamResponse:
+    """The process is alive and serving; never touches a node."""
+    return web.Response(text="OK\n")
+
+
+async def handle_ready(request: web.Request) -> web.StreamResponse:
+    """Ready once started with a valid config, until shutdown begins."""
+    if request.app[EXPORTER].ready:
+        return web.Response(text="OK\n")
+    return web.Response(status=503, text="not ready\n")
+
+
+async def handle_reload(request: web.Request) -> web.StreamResponse:
+    """Reload the config file, as SIGHUP does; 500 with the error when it is invalid."""
+    error = await request.app[EXPORTER].reload()
+    if error is None:
+        return web.Response(text="configuration reloaded\n")
+    return web.Response(status=500, text=f"failed to reload the configuration: {error}\n")
+
+
+async def handle_landing(request: web.Request) -> web.StreamResponse:
+    """The HTML landing page with each node's last state."""
+    exporter = request.app[EXPORTER]
+    page = render_landing(
+        version=exporter.settings.version,
+        nodes=exporter.config.nodes,
+        last=exporter.scraper.last(),
+        now=exporter.settings.clock(),
+        reload=exporter.reload_status(),
+    )
+    return web.Response(text=page, content_type="text/html", charset="utf-8")
+
+
+def _exporter_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        self_metrics = SelfMetrics(version=settings.version)
+        scraper = Scraper(observer=self_metrics, clock=settings.clock)
+        exporter = Exporter(settings, scraper, self_metrics)
+        app[EXPORTER] = exporter
+        loop = asyncio.get_running_loop()
+        reloads: set[asyncio.Task[str | None]] = set()
+        if settings.handle_sighup:
+
+            def on_sighup() -> None:
+                task = loop.create_task(exporter.reload())
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        exporter.ready = True
+        try:
+            yield
+        finally:
+            exporter.ready = False
+            if settings.handle_sighup:
+                loop.remove_signal_handler(signal.SIGHUP)
+            for task in list(reloads):
+                task.cancel()
+            await asyncio.gather(*reloads, return_exceptions=True)
+            await scraper.close()
+
+    return context
+
+
+async def _not_ready_on_shutdown(app: web.Application) -> None:
+    app[EXPORTER].ready = False
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the exporter application; the scraper opens on startup and closes on cleanup."""
+    app = web.Application()
+    app.cleanup_ctx.append(_exporter_context(settings))
+    app.on_shutdown.append(_not_ready_on_shutdown)
+    app.router.add_get("/", handle_landing)
+    app.router.add_get("/metrics", handle_metrics)
+    app.router.add_get("/probe", handle_probe)
+    app.router.add_get("/-/healthy", handle_healthy)
+    app.router.add_get("/-/ready", handle_ready)
+    app.router.add_post("/-/reload", handle_reload)
+    return app
