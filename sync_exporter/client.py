@@ -20,6 +20,7 @@ decoded as UTF-8, never Latin-1 (notes section 4.2).
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ from yarl import URL
 
 from sync_exporter import __version__
 from sync_exporter.config import NodeConfig, TLSConfig
+from sync_exporter.credentials import SecretUnavailableError
 from sync_exporter.model import (
     FolderEntry,
     Outcome,
@@ -201,6 +203,12 @@ def _decode(body: bytes, params: dict[str, str]) -> Any:
     return raw
 
 
+def _basic_auth(login: str, password: str) -> str:
+    """The Authorization header value; UTF-8 credentials as RFC 7617 recommends."""
+    token = base64.b64encode(f"{login}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
 def _identity(raw: object) -> Any:
     return raw
 
@@ -300,17 +308,11 @@ class SyncClient:
         return parsed.items
 
     def _password(self) -> str:
-        source = self._node.password
-        reveal = getattr(source, "reveal", None)
-        if callable(reveal):
-            try:
-                value = reveal()
-            except Exception as exc:
-                raise SyncAuthError(f"cannot read the password: {exc}") from exc
-            return str(value)
-        if isinstance(source, str):
-            return source
-        raise SyncAuthError("no usable password configured")
+        """Read the password now, so a rotated password file is picked up at once."""
+        try:
+            return self._node.password.reveal()
+        except SecretUnavailableError as exc:
+            raise SyncAuthError(f"cannot read the password: {exc}") from exc
 
     async def _request(
         self, method: str, params: dict[str, str], parse: Callable[[object], T]
@@ -334,10 +336,10 @@ class SyncClient:
         self, method: str, params: dict[str, str], parse: Callable[[object], T]
     ) -> T:
         query = {"method": method, **params}
-        auth = aiohttp.BasicAuth(self._node.username, self._password())
+        headers = {"Authorization": _basic_auth(self._node.username, self._password())}
         with _translated(self._node.timeout):
             async with self._session.get(
-                self._url, params=query, auth=auth, allow_redirects=False
+                self._url, params=query, headers=headers, allow_redirects=False
             ) as response:
                 if response.status != 200:
                     raise _status_error(response.status)
