@@ -1,0 +1,339 @@
+"""Fleet overview: is every node up, is data moving, is any folder in trouble.
+
+The first screen an SRE opens: stats that are 0 when all is well, then the detail
+behind each of them, then whether the exporter itself is healthy.
+"""
+
+from __future__ import annotations
+
+from sync_exporter.dashboards.grafana import Dashboard, Row, Target
+from sync_exporter.dashboards.panels import (
+    FLEET_UID,
+    FOLDER_UID,
+    link_to,
+    standard_variables,
+    stat,
+    table,
+    timeseries,
+    up_down_timeline,
+)
+from sync_exporter.dashboards.promql import FOLDER, JOB, behind_largest, by_folder_id, rate, sel
+
+_ALERTS = 'ALERTS{alertname=~"BTSync.*"}'
+_FIRING = 'count(ALERTS{alertname=~"BTSync.*", alertstate="firing"}) or vector(0)'
+_SIZE = "btsync_folder_size_bytes"
+_FILE = "btsync_folder_files"
+_SIZES = by_folder_id(_SIZE)
+_FILES = by_folder_id(_FILE)
+_REQUESTS = rate(sel("btsync_exporter_api_requests_total"))
+_FAILED = rate(sel("btsync_exporter_api_requests_total", extra='outcome!="success"'))
+
+IN_ERROR = f"count({sel('btsync_folder_error_code', FOLDER)} != 0) or vector(0)"
+INDEXING = f"count({sel('btsync_folder_indexing', FOLDER)} == 1) or vector(0)"
+WITHOUT_PEERS = (
+    "count(sum by (job, instance, node, folder) "
+    f"({sel('btsync_folder_peers', FOLDER)}) == 0) or vector(0)"
+)
+OUT_OF_SYNC = (
+    f"count((max by (folder_id) ({_SIZES}) != min by (folder_id) ({_SIZES}))"
+    f" or (max by (folder_id) ({_FILES}) != min by (folder_id) ({_FILES}))) or vector(0)"
+)
+
+
+def dashboard() -> Dashboard:
+    """Return the fleet overview."""
+    return Dashboard(
+        uid=FLEET_UID,
+        title="BTSync / Fleet overview",
+        description="Every Sync node the exporter scrapes: availability, speed, folder states.",
+        variables=standard_variables(),
+        rows=(_summary(), _nodes(), _speed(), _folders(), _alerts(), _exporter()),
+    )
+
+
+def _summary() -> Row:
+    bad = 1
+    return Row(
+        "Fleet at a glance",
+        (
+            stat(
+                "Nodes up",
+                "Nodes whose API answered the last scrape.",
+                "none",
+                Target(f"sum({sel('btsync_up')})"),
+            ),
+            stat(
+                "Nodes down",
+                "Nodes whose API did not answer the last scrape (refused, timed out, "
+                "wrong credentials, garbage). See Exporter health for the reason.",
+                "none",
+                Target(f"count({sel('btsync_up')} == 0) or vector(0)"),
+                bad_from=bad,
+            ),
+            stat(
+                "Folders in error",
+                "Folders (per node) whose get_folders error code is not 0.",
+                "none",
+                Target(IN_ERROR),
+                bad_from=bad,
+            ),
+            stat(
+                "Folders indexing",
+                "Folders (per node) that are scanning their files right now. Normal for "
+                "a while after start or a big change; a folder that never stops is stuck.",
+                "none",
+                Target(INDEXING),
+            ),
+            stat(
+                "Folders without peers",
+                "Folders (per node) with no connected peer, direct or relay: nothing "
+                "can sync until one connects.",
+                "none",
+                Target(WITHOUT_PEERS),
+                bad_from=bad,
+            ),
+            stat(
+                "Folders out of sync",
+                "Shared folders (by folder_id) whose size or file count differs between "
+                "the nodes holding them right now. Brief differences are normal while "
+                "data moves; long ones are what the BTSync alerts page on.",
+                "none",
+                Target(OUT_OF_SYNC),
+                bad_from=bad,
+            ),
+            stat(
+                "Firing BTSync alerts",
+                "Alerts whose name starts with BTSync that are firing in this Prometheus.",
+                "none",
+                Target(_FIRING),
+                bad_from=bad,
+            ),
+            stat(
+                "Connected peers",
+                "Peer connections over all folders and nodes, direct and relay.",
+                "none",
+                Target(f"sum({sel('btsync_folder_peers', FOLDER)})"),
+            ),
+        ),
+    )
+
+
+def _nodes() -> Row:
+    return Row(
+        "Nodes",
+        (
+            up_down_timeline(
+                "Node availability",
+                "Whether each node's API answered, scrape by scrape.",
+                Target(f"max by (node) ({sel('btsync_up')})", legend="{{node}}"),
+            ),
+            table(
+                "Versions and OS",
+                "Sync version and operating system each node reports (get_version, "
+                "get_os). Nodes that are down are missing here: see Node availability.",
+                "none",
+                Target(f"max by (node, version, os) ({sel('btsync_node_info')})", table=True),
+                columns={"node": "Node", "version": "Version", "os": "OS"},
+                links={"node": link_to(FOLDER_UID, ["node"])},
+                width=12,
+            ),
+        ),
+    )
+
+
+def _speed() -> Row:
+    upload = sel("btsync_upload_speed_bytes_per_second")
+    download = sel("btsync_download_speed_bytes_per_second")
+    return Row(
+        "Transfer speed",
+        (
+            timeseries(
+                "Fleet transfer speed",
+                "Sum of every node's current upload and download speed (get_speed).",
+                "Bps",
+                Target(f"sum({upload})", legend="upload"),
+                Target(f"sum({download})", legend="download"),
+                width=8,
+            ),
+            timeseries(
+                "Upload speed by node",
+                "Each node's current upload speed, stacked (get_speed.upload).",
+                "Bps",
+                Target(f"sum by (node) ({upload})", legend="{{node}}"),
+                width=8,
+                stack=True,
+            ),
+            timeseries(
+                "Download speed by node",
+                "Each node's current download speed, stacked (get_speed.download).",
+                "Bps",
+                Target(f"sum by (node) ({download})", legend="{{node}}"),
+                width=8,
+                stack=True,
+            ),
+        ),
+    )
+
+
+def _folders() -> Row:
+    folder_link = link_to(FOLDER_UID, ["node", "folder"])
+    return Row(
+        "Folders",
+        (
+            timeseries(
+                "Folders by state",
+                "How many folders are in error, indexing, without peers, or out of sync "
+                "across nodes, over time. All four at 0 is a healthy fleet.",
+                "none",
+                Target(IN_ERROR, legend="in error"),
+                Target(INDEXING, legend="indexing"),
+                Target(WITHOUT_PEERS, legend="without peers"),
+                Target(OUT_OF_SYNC, legend="out of sync across nodes"),
+                step=True,
+            ),
+            table(
+                "Copies behind the largest copy",
+                "For each copy of a shared folder, how many bytes and files it has fewer "
+                "than the largest copy on any node (joined on folder_id). 0 means in sync.",
+                "bytes",
+                Target(f"max by (node, folder, folder_id) ({behind_largest(_SIZE)})", table=True),
+                Target(f"max by (node, folder, folder_id) ({behind_largest(_FILE)})", table=True),
+                columns={
+                    "node": "Node",
+                    "folder": "Folder",
+                    "folder_id": "Folder id",
+                    "Value #A": "Bytes behind",
+                    "Value #B": "Files behind",
+                },
+                units={"Value #B": "none"},
+                links={"folder": folder_link},
+                sort_by="Value #A",
+                width=12,
+            ),
+            table(
+                "Folder state by node",
+                "Every folder on every node: get_folders error code (0 = none), whether "
+                "it is indexing, connected peers, size and files.",
+                "none",
+                Target(
+                    f"max by (node, folder) ({sel('btsync_folder_error_code', FOLDER)})", table=True
+                ),
+                Target(
+                    f"max by (node, folder) ({sel('btsync_folder_indexing', FOLDER)})", table=True
+                ),
+                Target(f"sum by (node, folder) ({sel('btsync_folder_peers', FOLDER)})", table=True),
+                Target(
+                    f"max by (node, folder) ({sel('btsync_folder_size_bytes', FOLDER)})", table=True
+                ),
+                Target(f"max by (node, folder) ({sel('btsync_folder_files', FOLDER)})", table=True),
+                columns={
+                    "node": "Node",
+                    "folder": "Folder",
+                    "Value #A": "Error code",
+                    "Value #B": "Indexing",
+                    "Value #C": "Peers",
+                    "Value #D": "Size",
+                    "Value #E": "Files",
+                },
+                units={"Value #D": "bytes"},
+                links={"folder": folder_link},
+                sort_by="Value #A",
+                height=10,
+            ),
+        ),
+    )
+
+
+def _alerts() -> Row:
+    return Row(
+        "Alerts",
+        (
+            table(
+                "BTSync alerts",
+                "Alerts whose name starts with BTSync, pending or firing, from the ALERTS "
+                "series of this Prometheus (empty when the rules are not loaded here).",
+                "none",
+                Target(
+                    f"max by (alertname, alertstate, severity, node, folder) ({_ALERTS})",
+                    table=True,
+                ),
+                columns={
+                    "alertname": "Alert",
+                    "alertstate": "State",
+                    "severity": "Severity",
+                    "node": "Node",
+                    "folder": "Folder",
+                },
+                height=6,
+            ),
+        ),
+    )
+
+
+def _exporter() -> Row:
+    buckets = rate(sel("btsync_exporter_api_request_duration_seconds_bucket"))
+    return Row(
+        "Exporter health",
+        (
+            timeseries(
+                "Scrape duration by node",
+                "Time the exporter spent collecting each node. Close to the scrape "
+                "timeout means the node is slow and scrapes are about to fail.",
+                "s",
+                Target(
+                    f"max by (node) ({sel('btsync_scrape_duration_seconds')})", legend="{{node}}"
+                ),
+                width=8,
+            ),
+            timeseries(
+                "API requests by outcome",
+                "Sync API requests the exporter made per second, by outcome (success, "
+                "timeout, connect_error, auth_error, ...).",
+                "reqps",
+                Target(f"sum by (outcome) ({_REQUESTS})", legend="{{outcome}}"),
+                width=8,
+                stack=True,
+            ),
+            timeseries(
+                "API error ratio by node",
+                "Share of each node's Sync API requests that did not succeed.",
+                "percentunit",
+                Target(
+                    f"(sum by (node) ({_FAILED}) or 0 * sum by (node) ({_REQUESTS}))"
+                    f" / sum by (node) ({_REQUESTS})",
+                    legend="{{node}}",
+                ),
+                width=8,
+            ),
+            timeseries(
+                "API request latency (p90) by method",
+                "90th percentile of Sync API request durations, per API method.",
+                "s",
+                Target(
+                    f"histogram_quantile(0.9, sum by (method, le) ({buckets}))",
+                    legend="{{method}}",
+                ),
+            ),
+            table(
+                "Exporter instances",
+                "Each scrape target of the exporter: whether Prometheus reached it, its "
+                "version, and whether its last configuration reload succeeded (1 = yes).",
+                "none",
+                Target(f"max by (instance) (up{{{JOB}}})", table=True),
+                Target(
+                    f"max by (instance) (btsync_exporter_config_last_reload_successful{{{JOB}}})",
+                    table=True,
+                ),
+                Target(
+                    f"max by (instance, version) (btsync_exporter_build_info{{{JOB}}})", table=True
+                ),
+                columns={
+                    "instance": "Instance",
+                    "version": "Version",
+                    "Value #A": "Up",
+                    "Value #B": "Last reload OK",
+                },
+                width=12,
+            ),
+        ),
+    )

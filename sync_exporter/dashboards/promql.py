@@ -1,0 +1,67 @@
+"""PromQL fragments shared by the dashboards, so every query filters the same way.
+
+Each helper returns text; the dashboards compose them. Conventions the tests enforce:
+every selector names its metric and carries ``job=~"$job"`` (and ``node=~"$node"`` where
+the metric has a node label), every range is ``[$__rate_interval]``, and a counter is
+only ever read through ``rate``.
+"""
+
+from __future__ import annotations
+
+#: Matchers for anything scraped from a node.
+NODE = 'job=~"$job", node=~"$node"'
+
+#: Matchers for per-folder series.
+FOLDER = f'{NODE}, folder=~"$folder"'
+
+#: Matchers for the exporter's own series (they have no node label).
+JOB = 'job=~"$job"'
+
+#: Labels that identify one folder on one node in one scrape target; joins use all of
+#: them so that two exporters scraping the same node never make a join ambiguous.
+FOLDER_IDENTITY = "job, instance, node, folder"
+
+#: Same for one peer of one folder.
+PEER_IDENTITY = "job, instance, node, folder, peer_id"
+
+
+def sel(metric: str, matchers: str = NODE, extra: str = "") -> str:
+    """Return ``metric{matchers, extra}``."""
+    inner = f"{matchers}, {extra}" if extra else matchers
+    return f"{metric}{{{inner}}}"
+
+
+def rate(selector: str) -> str:
+    """Return the per-second rate of a counter over Grafana's safe rate window."""
+    return f"rate({selector}[$__rate_interval])"
+
+
+def holders() -> str:
+    """Return the folder_info series of every folder sharing a folder_id with ``$folder``.
+
+    A shared folder has a different path (hence ``folder`` label) on each node; the
+    folder_id is the same everywhere, so selecting a folder by one node's name still
+    shows every node that holds it.
+    """
+    return f"({sel('btsync_folder_info')} and on (folder_id) {sel('btsync_folder_info', FOLDER)})"
+
+
+def by_folder_id(metric: str, info: str | None = None) -> str:
+    """Return ``metric`` on every holder of the selected folders, with a folder_id label."""
+    source = holders() if info is None else info
+    return f"{sel(metric)} * on ({FOLDER_IDENTITY}) group_left (folder_id) {source}"
+
+
+def behind_largest(metric: str, info: str | None = None) -> str:
+    """Return how far each copy of a folder is behind the largest copy (0 when in sync).
+
+    Keeps node, folder and folder_id, so a table can say which node lags on what.
+    """
+    copies = by_folder_id(metric, info)
+    # "group_right ()" with its empty list: a bare "(" there would read as the label list.
+    return f"max by (folder_id) ({copies}) - on (folder_id) group_right () ({copies})"
+
+
+def on_holders(expr: str) -> str:
+    """Return ``expr`` (per node and folder) kept only for holders of the selected folders."""
+    return f"({expr}) and on ({FOLDER_IDENTITY}) {holders()}"
