@@ -192,14 +192,23 @@ def main(argv: Sequence[str]) -> int:
         if args.config is not None:
             fleet_flags = [
                 flag
-                for flag in ("--nodes", "--base-port", "--scenario", "--seed", "--latency")
+                for flag in (
+                    "--nodes",
+                    "--base-port",
+                    "--scenario",
+                    "--latency",
+                    "--folders",
+                    "--peers",
+                    "--control-port",
+                )
                 if any(a == flag or a.startswith(flag + "=") for a in argv)
             ]
             if fleet_flags:
                 raise _UsageError(f"--config runs one node; it excludes {', '.join(fleet_flags)}")
             from sync_exporter.simulator.single import main_sync_config
 
-            code: int = main_sync_config(Path(args.config))
+            seeded = any(a == "--seed" or a.startswith("--seed=") for a in argv)
+            code: int = main_sync_config(Path(args.config), seed=args.seed if seeded else None)
             return code
         options = parse_fleet_options(args)
     except _UsageError as exc:

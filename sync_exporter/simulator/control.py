@@ -1,0 +1,289 @@
+"""The ``/_sim`` control API: a test hook to inspect the fleet, move time and inject faults.
+
+Served on every node's port (it is fleet-wide: any node's port controls every node) and,
+with ``--control-port``, on a port of its own that stays reachable when nodes are down.
+It has no authentication: it only listens where the nodes listen (loopback by default)
+and must never be exposed. JSON in, JSON out; bad input gets 400 with
+``{"error": "..."}``, an unknown node or folder 404, and a request that the fleet's
+mode forbids (advancing a realtime clock) 409. Folder secrets never appear in answers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from sync_exporter.simulator.scenario import ScenarioError, parse_scenario
+from sync_exporter.simulator.state import FaultMode, FolderState
+from sync_exporter.simulator.world import WorldError
+
+if TYPE_CHECKING:
+    from sync_exporter.simulator.fleet import Fleet
+
+#: Longest simulated time one advance request may cover (each tick costs CPU).
+MAX_ADVANCE = 7 * 86400.0
+
+Handler = Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]
+
+
+class _BadRequest(Exception):
+    """Answered with ``status`` and ``{"error": message}``."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _json(value: Any, status: int = 200) -> web.Response:
+    return web.json_response(
+        value, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False)
+    )
+
+
+def _guard(handler: Handler) -> Handler:
+    """Turn the errors of bad input into clean JSON answers; nothing else leaks out."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except _BadRequest as exc:
+            return _json({"error": str(exc)}, exc.status)
+        except (WorldError, ScenarioError) as exc:
+            return _json({"error": str(exc)}, 400)
+
+    return guarded
+
+
+class _Control:
+    """The handlers, bound to one fleet."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        return _json({"endpoints": [f"{r.method} {r.path}" for r in ENDPOINTS]})
+
+    async def state(self, request: web.Request) -> web.StreamResponse:
+        summary = self.fleet.world.summary()
+        summary["realtime"] = self.fleet.realtime
+        for node in summary["nodes"]:
+            node["url"] = self.fleet.nodes[node["name"]].url
+        return _json(summary)
+
+    async def advance(self, request: web.Request) -> web.StreamResponse:
+        seconds = _number(request.query.get("seconds"), "seconds")
+        if seconds > MAX_ADVANCE:
+            raise _BadRequest(f"seconds: at most {MAX_ADVANCE:g} per request, got {seconds:g}")
+        if self.fleet.realtime:
+            raise _BadRequest("the fleet runs in realtime; start it with --manual-clock", 409)
+        self.fleet.advance(seconds)
+        await self.fleet.settle()
+        return _json({"time": self.fleet.world.now, "elapsed": self.fleet.world.elapsed})
+
+    async def fault(self, request: web.Request) -> web.StreamResponse:
+        name = self._node(request)
+        body = await _body(request, {"mode", "delay", "methods"})
+        try:
+            mode = FaultMode(body.get("mode", "none"))
+        except ValueError:
+            known = ", ".join(m.value for m in FaultMode)
+            raise _BadRequest(f"mode: one of {known}, got {body.get('mode')!r}") from None
+        delay = _number(body.get("delay", 0), "delay")
+        methods = body.get("methods", [])
+        if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+            raise _BadRequest("methods: expected a list of API method names")
+        await self.fleet.set_fault(name, mode, delay=delay, methods=methods)
+        faults = self.fleet.nodes[name].state.faults
+        return _json(
+            {
+                "node": name,
+                "fault": {
+                    "mode": faults.mode.value,
+                    "delay": faults.delay,
+                    "methods": sorted(faults.methods),
+                },
+            }
+        )
+
+    async def folder_error(self, request: web.Request) -> web.StreamResponse:
+        name, folder = self._folder(request)
+        folder.error = int(_number(request.query.get("code"), "code", integer=True))
+        return _json(self._folder_view(name, folder))
+
+    async def indexing(self, request: web.Request) -> web.StreamResponse:
+        name, folder = self._folder(request)
+        how = request.query.get("state", "stuck")
+        if how not in ("stuck", "running", "done"):
+            raise _BadRequest(f"state: one of stuck, running, done, got {how!r}")
+        self.fleet.world.set_indexing((self._shared_name(name, folder), name), how)
+        return _json(self._folder_view(name, folder))
+
+    async def stall(self, request: web.Request) -> web.StreamResponse:
+        name, folder = self._folder(request)
+        stalled = _flag(request.query.get("stalled", "1"), "stalled")
+        world = self.fleet.world
+        world.set_stalled(self._shared_name(name, folder), stalled)
+        return _json(self._folder_view(name, folder))
+
+    async def remove(self, request: web.Request) -> web.StreamResponse:
+        name, folder = self._folder(request)
+        view = self._folder_view(name, folder)
+        del self.fleet.nodes[name].state.folders[folder.secret]
+        return _json({"removed": view})
+
+    async def event(self, request: web.Request) -> web.StreamResponse:
+        body = await _body(request, None)
+        body.pop("at", None)
+        world = self.fleet.world
+        scenario = world.scenario
+        # Validate against the fleet's own scenario, so names are checked like in YAML.
+        document = {
+            "nodes": [{"name": n.name} for n in scenario.nodes],
+            "folders": [
+                {
+                    "name": f.name,
+                    "nodes": {h.node: h.mode for h in f.holders},
+                    "peers": [{"name": p.name, "nodes": list(p.nodes)} for p in f.peers],
+                }
+                for f in scenario.folders
+            ],
+            "events": [{"at": 0, **body}],
+        }
+        try:
+            parsed = parse_scenario(document, source="event")
+        except ScenarioError as exc:
+            messages = [m.removeprefix("events[0].") for m in exc.errors]
+            raise _BadRequest("; ".join(messages)) from None
+        world.apply(parsed.events[0])
+        await self.fleet.settle()
+        return _json({"applied": body})
+
+    # -------------------------------------------------------------- lookups
+
+    def _node(self, request: web.Request) -> str:
+        name = request.match_info["node"]
+        if name not in self.fleet.nodes:
+            raise _BadRequest(f"no node named {name!r}", 404)
+        return name
+
+    def _folder(self, request: web.Request) -> tuple[str, FolderState]:
+        """Resolve ``{ref}``: an index in get_folders order, a scenario folder name, or a dir."""
+        name = self._node(request)
+        ref = request.match_info["ref"]
+        folders = list(self.fleet.nodes[name].state.folders.values())
+        if ref.isdigit():
+            index = int(ref)
+            if index < len(folders):
+                return name, folders[index]
+            raise _BadRequest(f"node {name!r} has {len(folders)} folders; no index {index}", 404)
+        world = self.fleet.world
+        for folder in folders:
+            if world.folder_name_of(name, folder.secret) == ref:
+                return name, folder
+        for folder in folders:
+            if folder.dir == ref:
+                return name, folder
+        raise _BadRequest(f"node {name!r} has no folder {ref!r} (index, scenario name or dir)", 404)
+
+    def _shared_name(self, node: str, folder: FolderState) -> str:
+        shared = self.fleet.world.folder_name_of(node, folder.secret)
+        if shared is None:
+            raise _BadRequest(
+                f"folder {folder.dir!r} on {node!r} is not a scenario folder "
+                "(a folder added through the API follows its real directory)"
+            )
+        return shared
+
+    def _folder_view(self, node: str, folder: FolderState) -> dict[str, Any]:
+        shared = self.fleet.world.folder_name_of(node, folder.secret)
+        return {
+            "node": node,
+            "name": shared,
+            "dir": folder.dir,
+            "size": folder.size,
+            "files": folder.files,
+            "error": folder.error,
+            "indexing": int(folder.indexing),
+            "stalled": shared is not None and self.fleet.world.is_stalled(shared),
+        }
+
+
+async def _body(request: web.Request, allowed: set[str] | None) -> dict[str, Any]:
+    """Return the JSON object body ({} when empty); refuse other shapes and unknown keys."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _BadRequest(f"body is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise _BadRequest("body: expected a JSON object")
+    if allowed is not None:
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            known = ", ".join(sorted(allowed))
+            raise _BadRequest(f"unknown key {unknown[0]!r} (expected: {known})")
+    return value
+
+
+def _number(value: object, name: str, *, integer: bool = False) -> float:
+    """Parse a query or JSON number >= 0; raise _BadRequest naming ``name``."""
+    if value is None:
+        raise _BadRequest(f"{name}: required")
+    if isinstance(value, bool):
+        raise _BadRequest(f"{name}: expected a number, got {value!r}")
+    try:
+        number = float(value) if isinstance(value, str | int | float) else math.nan
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0 or (integer and number != int(number)):
+        kind = "an integer" if integer else "a number"
+        raise _BadRequest(f"{name}: expected {kind} >= 0, got {value!r}")
+    return number
+
+
+def _flag(value: str, name: str) -> bool:
+    if value in ("1", "true"):
+        return True
+    if value in ("0", "false"):
+        return False
+    raise _BadRequest(f"{name}: expected 1 or 0, got {value!r}")
+
+
+class _Endpoint:
+    """A documented route: method, path and the handler's name on _Control."""
+
+    def __init__(self, method: str, path: str, handler: str) -> None:
+        self.method, self.path, self.handler = method, path, handler
+
+
+#: Every control route (also the answer to ``GET /_sim``).
+ENDPOINTS: tuple[_Endpoint, ...] = (
+    _Endpoint("GET", "/_sim", "index"),
+    _Endpoint("GET", "/_sim/state", "state"),
+    _Endpoint("POST", "/_sim/advance", "advance"),
+    _Endpoint("POST", "/_sim/events", "event"),
+    _Endpoint("POST", "/_sim/nodes/{node}/fault", "fault"),
+    _Endpoint("POST", "/_sim/nodes/{node}/folders/{ref:.+}/error", "folder_error"),
+    _Endpoint("POST", "/_sim/nodes/{node}/folders/{ref:.+}/indexing", "indexing"),
+    _Endpoint("POST", "/_sim/nodes/{node}/folders/{ref:.+}/stall", "stall"),
+    _Endpoint("POST", "/_sim/nodes/{node}/folders/{ref:.+}/remove", "remove"),
+)
+
+
+def control_routes(fleet: Fleet) -> list[web.RouteDef]:
+    """Return the ``/_sim`` routes for ``fleet`` (added to every node's application)."""
+    control = _Control(fleet)
+    return [web.route(e.method, e.path, _guard(getattr(control, e.handler))) for e in ENDPOINTS]
+
+
+def control_app(fleet: Fleet) -> web.Application:
+    """Return an application serving only the control API (``--control-port``)."""
+    app = web.Application()
+    app.router.add_routes(control_routes(fleet))
+    return app
