@@ -26,7 +26,7 @@ from sync_exporter.credentials import (
     Password,
     SecretUnavailableError,
 )
-from sync_exporter.yaml_tree import describe, key_path, read_yaml
+from sync_exporter.yaml_tree import INVALID, describe, key_path, read_yaml
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
@@ -42,6 +42,7 @@ __all__ = [
     "SecretUnavailableError",
     "TLSConfig",
     "check_config_file",
+    "failure_report",
     "format_duration",
     "load_config",
     "parse_config",
@@ -231,6 +232,8 @@ class _Shared:
     max_concurrency: int | None = None
     peers: bool | None = None
     tls: TLSConfig | None = None
+    #: defaults had errors: nodes then skip "no username/password" (likely a cascade).
+    broken: bool = False
 
 
 class _Validator:
@@ -245,7 +248,7 @@ class _Validator:
 
     def mapping(self, value: object, path: str, allowed: tuple[str, ...]) -> dict[str, object]:
         """Return ``value`` as a dict, reporting unknown keys (with a suggestion) and bad types."""
-        if value is None:
+        if value is None or value is INVALID:
             return {}
         if not isinstance(value, dict):
             self.error(path, f"must be a mapping, not {describe(value)}")
@@ -259,6 +262,8 @@ class _Validator:
 
     def string(self, value: object, path: str, *, secret: bool = False) -> str | None:
         """Return a non-empty string; messages about ``secret`` values never show them."""
+        if value is INVALID:
+            return None
         if not isinstance(value, str):
             hint = " (quote it)" if isinstance(value, int | float | bool) else ""
             self.error(path, f"must be a string{hint}, not {describe(value)}")
@@ -273,6 +278,8 @@ class _Validator:
 
     def boolean(self, value: object, path: str) -> bool | None:
         """Return a YAML boolean, or "true"/"false" text (what a ${VAR} expands to)."""
+        if value is INVALID:
+            return None
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
@@ -282,6 +289,8 @@ class _Validator:
 
     def positive_int(self, value: object, path: str) -> int | None:
         """Return an integer >= 1 (digits in a string are accepted for ${VAR})."""
+        if value is INVALID:
+            return None
         number: int | None = None
         if isinstance(value, int) and not isinstance(value, bool):
             number = value
@@ -296,6 +305,8 @@ class _Validator:
         return number
 
     def duration(self, value: object, path: str) -> float | None:
+        if value is INVALID:
+            return None
         try:
             return parse_duration(value)
         except ValueError as exc:
@@ -361,7 +372,7 @@ class _Validator:
 
     def tls(self, value: object, path: str) -> TLSConfig | None:
         block = self.mapping(value, path, _TLS_KEYS)
-        if value is not None and not isinstance(value, dict):
+        if value is INVALID or (value is not None and not isinstance(value, dict)):
             return None
         before = len(self.errors)
         ca = self.readable_file(block["ca_file"], f"{path}.ca_file") if "ca_file" in block else None
@@ -402,7 +413,7 @@ class _Validator:
         return TLSConfig(ca_file=ca, cert_file=cert, key_file=key, insecure_skip_verify=insecure)
 
     def folders(self, value: object, path: str) -> FrozenMapping[str, FolderRule]:
-        if value is None:
+        if value is None or value is INVALID:
             return FrozenMapping()
         if not isinstance(value, dict):
             self.error(path, f"must be a mapping of folder path to settings, not {describe(value)}")
@@ -415,10 +426,12 @@ class _Validator:
                 self.error(here, "folder path is empty")
                 continue
             block = self.mapping(settings, here, _FOLDER_KEYS)
-            if settings is not None and not isinstance(settings, dict):
+            if settings is INVALID or (settings is not None and not isinstance(settings, dict)):
                 continue
-            if not block:
+            if not settings:
                 self.error(here, "set alias or exclude (or remove the entry)")
+                continue
+            if not block:  # only unknown keys, reported above
                 continue
             alias = self.string(block["alias"], f"{here}.alias") if "alias" in block else None
             exclude = (
@@ -477,6 +490,8 @@ class _Validator:
         return shared
 
     def node(self, value: object, path: str, defaults: _Shared) -> NodeConfig | None:
+        if value is INVALID:
+            return None
         if not isinstance(value, dict):
             self.error(path, f"must be a mapping with name and url, not {describe(value)}")
             return None
@@ -508,10 +523,10 @@ class _Validator:
             tls = defaults.tls
         folders = self.folders(block.get("folders"), f"{path}.folders")
         username = own.username if "username" in block else defaults.username
-        if "username" not in block and not defaults.username_given:
+        if "username" not in block and not defaults.username_given and not defaults.broken:
             self.error(path, "no username: set username here or in defaults")
         password = own.password if own.password_count else defaults.password
-        if not own.password_count and not defaults.password_count:
+        if not own.password_count and not defaults.password_count and not defaults.broken:
             self.error(path, "no password: set password or password_file here or in defaults")
         if len(self.errors) > before:
             return None
@@ -577,14 +592,20 @@ def parse_config(text: str, *, source: str, env: Mapping[str, str], base_dir: Pa
         raise ConfigError(check.errors, source=source)
     defaults = _Shared()
     if "defaults" in root:
+        before = len(check.errors)
         block = check.mapping(root["defaults"], "defaults", (*_SHARED_KEYS,))
         defaults = check.shared(block, "defaults")
         if "tls" in block:
             defaults.tls = check.tls(block["tls"], "defaults.tls")
+        defaults.broken = len(check.errors) > before or any(
+            e.startswith(("defaults:", "defaults.")) for e in check.errors
+        )
     nodes: list[NodeConfig] = []
     listed = root.get("nodes")
     if "nodes" not in root:
         check.error("nodes", "missing: list at least one node")
+    elif listed is INVALID:
+        pass  # already reported
     elif not isinstance(listed, list):
         check.error("nodes", f"must be a list of nodes, not {describe(listed)}")
     elif not listed:
@@ -625,15 +646,20 @@ def load_config(path: Path) -> Config:
     return parse_config(text, source=str(path), env=os.environ, base_dir=path.absolute().parent)
 
 
+def failure_report(path: Path, error: ConfigError) -> str:
+    """Return the lines ``--config.check`` and ``check`` print for an invalid config."""
+    count = len(error.errors)
+    lines = [f"FAILED: {path} has {count} error{'s' if count != 1 else ''}:"]
+    lines.extend(f"  {message}" for message in error.errors)
+    return "\n".join(lines)
+
+
 def check_config_file(path: Path, out: TextIO = sys.stdout) -> int:
     """Validate ``path`` for ``--config.check``: print the verdict, return 0 or 2."""
     try:
         config = load_config(path)
     except ConfigError as exc:
-        count = len(exc.errors)
-        print(f"FAILED: {path} has {count} error{'s' if count != 1 else ''}:", file=out)
-        for message in exc.errors:
-            print(f"  {message}", file=out)
+        print(failure_report(path, exc), file=out)
         return 2
     names = ", ".join(node.name for node in config.nodes)
     count = len(config.nodes)

@@ -15,6 +15,20 @@ from collections.abc import Mapping
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+
+class _Invalid:
+    """The type of :data:`INVALID`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+#: Stands in for a value whose problem is already reported (unset ${VAR}, unknown tag),
+#: so validators skip it instead of adding a second, misleading error.
+INVALID = _Invalid()
+
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 #: Refuse documents whose aliases expand beyond this many nodes (a config is a few hundred).
@@ -81,7 +95,7 @@ class _Converter:
             raise _TooLargeError
         if id(node) in self._active:
             self._errors.append(f"{path or 'top level'}: recursive YAML alias")
-            return None
+            return INVALID
         self._active.add(id(node))
         try:
             if isinstance(node, MappingNode):
@@ -118,16 +132,17 @@ class _Converter:
     def _scalar(self, node: Node, path: str, *, is_key: bool) -> object:
         if not isinstance(node, ScalarNode) or not node.tag.startswith("tag:yaml.org,2002:"):
             self._errors.append(f"{path or 'top level'}: unsupported YAML tag {node.tag}")
-            return None
+            return INVALID
         try:
             value = self._constructor.construct_object(node, deep=True)
         except yaml.YAMLError:
             self._errors.append(f"{path or 'top level'}: invalid {node.tag.rsplit(':', 1)[-1]}")
-            return None
+            return INVALID
         if isinstance(value, str) and not is_key:
             expanded, error = expand_env(value, self._env)
             if error is not None:
                 self._errors.append(f"{path}: {error}")
+                return INVALID
             return expanded
         return value
 
@@ -153,6 +168,24 @@ def describe(value: object) -> str:
     return type(value).__name__
 
 
+def _where(mark: yaml.Mark | None) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError) -> str:
+    """Describe a syntax error by position and PyYAML's problem text, without the line."""
+    problem = exc.problem or "syntax error"
+    if exc.context and exc.context_mark is not None:
+        # "while scanning a quoted scalar" starts where the mistake is, not where it broke.
+        return (
+            f"{_where(exc.context_mark)}: invalid YAML: {exc.context}: {problem} "
+            f"({_where(exc.problem_mark)})"
+        )
+    where = _where(exc.problem_mark or exc.context_mark)
+    text = f"{exc.context}, {problem}" if exc.context else problem
+    return f"{where + ': ' if where else ''}invalid YAML: {text}"
+
+
 def read_yaml(text: str, env: Mapping[str, str], errors: list[str]) -> object:
     """Parse one YAML document into plain values, appending every problem to ``errors``.
 
@@ -161,10 +194,7 @@ def read_yaml(text: str, env: Mapping[str, str], errors: list[str]) -> object:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = exc.problem or exc.context or "syntax error"
-        errors.append(f"{where}invalid YAML: {problem}")
+        errors.append(_syntax_error(exc))
         return None
     except yaml.YAMLError as exc:
         errors.append(f"invalid YAML: {type(exc).__name__}")
