@@ -319,19 +319,20 @@ def _exporter() -> Row:
                 "Each scrape target of the exporter: whether Prometheus reached it, its "
                 "version, and whether its last configuration reload succeeded (1 = yes).",
                 "none",
+                Target(
+                    f"max by (instance, version) (btsync_exporter_build_info{{{JOB}}})",
+                    table=True,
+                ),
                 Target(f"max by (instance) (up{{{JOB}}})", table=True),
                 Target(
                     f"max by (instance) (btsync_exporter_config_last_reload_successful{{{JOB}}})",
                     table=True,
                 ),
-                Target(
-                    f"max by (instance, version) (btsync_exporter_build_info{{{JOB}}})", table=True
-                ),
                 columns={
                     "instance": "Instance",
                     "version": "Version",
-                    "Value #A": "Up",
-                    "Value #B": "Last reload OK",
+                    "Value #B": "Up",
+                    "Value #C": "Last reload OK",
                 },
                 width=12,
             ),
