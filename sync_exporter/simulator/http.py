@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from sync_exporter.simulator import api
 from sync_exporter.simulator.state import FaultMode, NodeState
@@ -98,10 +99,16 @@ class RedactingLogger(logging.Logger):
         self.parent = parent
 
     def handle(self, record: logging.LogRecord) -> None:
-        """Replace the message and drop the traceback before passing the record on."""
-        kind = type(record.exc_info[1]).__name__ if record.exc_info else "error"
-        record.msg, record.args = "HTTP request rejected (%s)", (kind,)
-        record.exc_info = record.exc_text = None
+        """Reduce a rejected request to one WARNING line; pass anything else on as is.
+
+        A client's malformed request is not the server's failure, and its text may hold
+        a secret. Other errors (a bug in a handler) keep their traceback for debugging.
+        """
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg, record.args = "HTTP request rejected (%s)", (type(exc).__name__,)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
         super().handle(record)
 
 
