@@ -1,0 +1,211 @@
+"""``sync-exporter check``: connect to every configured node once and say what works.
+
+This is the first command a new user runs, before Prometheus is involved: it loads the
+config exactly as the exporter does, scrapes every node with the exporter's own
+:class:`~sync_exporter.scrape.Scraper` (so what it reports is what ``/metrics`` would
+show), and prints one row per node with the reason for any failure in plain words.
+
+Exit codes: 0 every node fully OK, 1 some node failed, 2 bad flags or an invalid config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from sync_exporter.config import (
+    Config,
+    ConfigError,
+    failure_report,
+    format_duration,
+    load_config,
+    parse_duration,
+)
+from sync_exporter.logs import LOG_LEVELS, setup_logging
+from sync_exporter.model import NodeSnapshot, Outcome
+
+#: Same default as the exporter's ``--config.file``.
+DEFAULT_CONFIG_FILE = "sync-exporter.yml"
+#: Upper bound on each node's scrape; a node's own ``timeout`` applies when shorter.
+DEFAULT_TIMEOUT = "10s"
+
+_YES, _NO, _UNKNOWN = "yes", "no", "-"
+_HEADERS = ("NODE", "URL", "REACHABLE", "AUTH", "API", "VERSION", "FOLDERS", "PEERS", "PROBLEM")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One node's line in the table; ``ok`` is True only when nothing at all failed."""
+
+    node: str
+    url: str
+    reachable: str
+    auth: str
+    api: str
+    version: str
+    folders: str
+    peers: str
+    problem: str
+    ok: bool
+
+    def cells(self) -> tuple[str, ...]:
+        """The printed columns, in header order."""
+        return (
+            self.node,
+            self.url,
+            self.reachable,
+            self.auth,
+            self.api,
+            self.version,
+            self.folders,
+            self.peers,
+            self.problem,
+        )
+
+
+def _up_row(node: str, url: str, snap: NodeSnapshot) -> Row:
+    """A node whose API answered: OK unless some per-folder or metadata call failed."""
+    problems = []
+    failed = sum(1 for f in snap.folders if f.peers is None)
+    if failed:
+        problems.append(f"get_folder_peers failed for {failed} folder{'s' if failed > 1 else ''}")
+    if snap.version is None:
+        problems.append("get_version failed")
+    peers = sum(len(f.peers) for f in snap.folders if f.peers is not None)
+    return Row(
+        node=node,
+        url=url,
+        reachable=_YES,
+        auth=_YES,
+        api=_YES,
+        version=snap.version or _UNKNOWN,
+        folders=str(len(snap.folders)),
+        peers=f"{peers}+?" if failed else str(peers),
+        problem="; ".join(problems) or _UNKNOWN,
+        ok=not problems,
+    )
+
+
+def row_for(node: str, url: str, snap: NodeSnapshot) -> Row:
+    """Translate one snapshot into a table row: what was proven, what failed, and why.
+
+    The reason is the scraper's own message (built by the client from fixed text, so it
+    holds no secret): "wrong login or password (HTTP 401)", "cannot connect: connection
+    refused", "timed out after 8s"...
+    """
+    if snap.up:
+        return _up_row(node, url, snap)
+    reason = snap.error or (snap.outcome.value if snap.outcome else "unknown failure")
+    reachable = auth = api = _UNKNOWN
+    outcome = snap.outcome
+    if outcome in (Outcome.CONNECT_ERROR, Outcome.TIMEOUT):
+        reachable = _NO
+    elif outcome is Outcome.AUTH_ERROR:
+        # No HTTP status means the request was never sent (password file unreadable).
+        if "HTTP " in reason:
+            reachable, auth = _YES, _NO
+    elif outcome is Outcome.API_DISABLED:
+        reachable, auth, api = _YES, _YES, _NO
+    else:  # HTTP_ERROR, INVALID_RESPONSE, API_ERROR: something answered, but not usefully
+        reachable = _YES
+    return Row(node, url, reachable, auth, api, _UNKNOWN, _UNKNOWN, _UNKNOWN, reason, ok=False)
+
+
+def render_table(rows: Sequence[Row], out: TextIO) -> None:
+    """Print ``rows`` as aligned columns under a header, then a one-line verdict."""
+    table = [_HEADERS, *(row.cells() for row in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(_HEADERS) - 1)]
+    for line in table:
+        padded = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        print("  ".join([*padded, line[-1]]).rstrip(), file=out)
+    failed = [row.node for row in rows if not row.ok]
+    print(file=out)
+    if failed:
+        print(
+            f"{len(rows) - len(failed)} of {len(rows)} nodes OK; failed: {', '.join(failed)}",
+            file=out,
+        )
+    else:
+        print("the node is OK" if len(rows) == 1 else f"all {len(rows)} nodes OK", file=out)
+
+
+async def check_nodes(config: Config, timeout: float) -> list[Row]:  # noqa: ASYNC109
+    """Scrape every node once, concurrently, each within ``timeout`` (or its own, if shorter)."""
+    from sync_exporter.scrape import Scraper
+
+    scraper = Scraper()
+    try:
+        snapshots = await scraper.scrape(config.nodes, timeout=timeout)
+    finally:
+        await scraper.close()
+    return [row_for(n.name, n.url, s) for n, s in zip(config.nodes, snapshots, strict=True)]
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``check`` subcommand's argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="sync-exporter check",
+        description="Connect to every configured Sync node once and print what works: "
+        "reachable, login accepted, API enabled, version, folders and connected peers. "
+        "Exit 0 if every node is fully OK, 1 if any failed, 2 for an invalid config.",
+    )
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        type=Path,
+        default=Path(DEFAULT_CONFIG_FILE),
+        help=f"configuration file (default: {DEFAULT_CONFIG_FILE})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_duration,
+        default=parse_duration(DEFAULT_TIMEOUT),
+        metavar="DURATION",
+        help=f"longest wait per node, e.g. 10s or 500ms; a node's own shorter timeout "
+        f"applies (default: {DEFAULT_TIMEOUT})",
+    )
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        choices=LOG_LEVELS,
+        default="error",
+        help="log lines to stderr at this level (default: error: the table says it all)",
+    )
+    return parser
+
+
+def main(argv: list[str], out: TextIO | None = None) -> int:
+    """Run ``sync-exporter check``; return 0 (all OK), 1 (a node failed) or 2 (bad input)."""
+    stream = sys.stdout if out is None else out
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or bad flags (argparse printed why)
+        return exc.code if isinstance(exc.code, int) else 2
+    setup_logging(args.log_level, "logfmt")
+    try:
+        config = load_config(args.config_file)
+    except ConfigError as exc:
+        print(failure_report(args.config_file, exc), file=stream)
+        return 2
+    print(
+        f"Checking {len(config.nodes)} node{'s' if len(config.nodes) != 1 else ''} from "
+        f"{args.config_file} (timeout {format_duration(args.timeout)})...",
+        file=stream,
+        flush=True,
+    )
+    rows = asyncio.run(check_nodes(config, args.timeout))
+    print(file=stream)
+    render_table(rows, stream)
+    return 0 if all(row.ok for row in rows) else 1

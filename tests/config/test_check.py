@@ -1,0 +1,200 @@
+"""``sync-exporter check`` as a user runs it: a subprocess against a simulated fleet.
+
+The fleet runs in the test's event loop; the command runs in its own process (as a user
+would run it), so it is awaited with asyncio's subprocess API while the fleet answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sync_exporter.simulator.clock import ManualClock
+from sync_exporter.simulator.fleet import Fleet
+from sync_exporter.simulator.node import SimNode
+from sync_exporter.simulator.state import FaultMode, NodeState
+
+HEADER = ["NODE", "URL", "REACHABLE", "AUTH", "API", "VERSION", "FOLDERS", "PEERS", "PROBLEM"]
+
+
+@pytest.fixture
+async def fleet() -> AsyncIterator[Fleet]:
+    """The bundled healthy fleet on loopback, simulated time standing still."""
+    async with Fleet.from_scenario("healthy", seed=7, clock=ManualClock()) as running:
+        yield running
+
+
+@pytest.fixture
+async def api_disabled_node() -> AsyncIterator[SimNode]:
+    """A node whose sync.conf has no webui.api_key: the API answers HTTP 400."""
+    node = SimNode(
+        NodeState(name="noapi"),
+        clock=ManualClock(),
+        rng=random.Random(1),
+        login="api",
+        password="noapi-password-value",
+        api_key=None,
+    )
+    await node.start()
+    yield node
+    await node.stop()
+
+
+async def _run_check(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sync_exporter",
+        "check",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+def _table(stdout: str) -> dict[str, list[str]]:
+    """Rows of the printed table by node name, cells split on the column gaps."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("NODE"))
+    assert re.split(r"\s{2,}", lines[start]) == HEADER
+    rows: dict[str, list[str]] = {}
+    for line in lines[start + 1 :]:
+        if not line:
+            break
+        cells = re.split(r"\s{2,}", line)
+        rows[cells[0]] = cells
+    return rows
+
+
+def _folders_and_peers(fleet: Fleet, name: str) -> tuple[str, str]:
+    """What the node's API holds right now: the truth the table must show."""
+    folders = fleet.nodes[name].state.folders.values()
+    return str(len(folders)), str(sum(len(f.peers) for f in folders))
+
+
+async def test_table_and_exit_code_for_a_mixed_fleet(
+    fleet: Fleet, api_disabled_node: SimNode, tmp_path: Path
+) -> None:
+    await fleet.set_fault("laptop", FaultMode.UNAUTHORIZED)
+    await fleet.set_fault("office", FaultMode.DOWN)
+    await fleet.set_fault("vault", FaultMode.HANG)
+    await fleet.set_fault("pi", FaultMode.SERVER_ERROR, methods=["get_folder_peers"])
+    login, nas_password = fleet.credentials("nas")
+    (tmp_path / "nas-password").write_text(nas_password + "\n", encoding="utf-8")
+    passwords = {name: fleet.credentials(name)[1] for name in fleet.nodes}
+    lines = [
+        "defaults: {username: api, timeout: 5s}",
+        "nodes:",
+        f"  - {{name: nas, url: '{fleet.nodes['nas'].url}', password_file: nas-password}}",
+    ]
+    for name in ("laptop", "office", "pi"):
+        url = fleet.nodes[name].url
+        lines.append(f"  - {{name: {name}, url: '{url}', password: '{passwords[name]}'}}")
+    lines.append(
+        f"  - {{name: vault, url: '{fleet.nodes['vault'].url}', "
+        f"password: '{passwords['vault']}', timeout: 300ms}}"
+    )
+    lines.append(
+        f"  - {{name: noapi, url: '{api_disabled_node.url}', password: noapi-password-value}}"
+    )
+    config = tmp_path / "sync-exporter.yml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert login == "api"
+
+    code, stdout, stderr = await _run_check("--config.file", str(config), "--timeout", "5s")
+
+    assert code == 1, stdout + stderr
+    rows = _table(stdout)
+    nas_folders, nas_peers = _folders_and_peers(fleet, "nas")
+    pi_folders, _ = _folders_and_peers(fleet, "pi")
+    urls = {name: node.url for name, node in fleet.nodes.items()}
+    version = {name: node.state.version for name, node in fleet.nodes.items()}
+    assert rows == {
+        "nas": [
+            "nas", urls["nas"], "yes", "yes", "yes", version["nas"], nas_folders, nas_peers, "-",
+        ],
+        "laptop": [
+            "laptop", urls["laptop"], "yes", "no", "-", "-", "-", "-",
+            "wrong login or password (HTTP 401)",
+        ],
+        "office": [
+            "office", urls["office"], "no", "-", "-", "-", "-", "-",
+            "cannot connect: connection refused",
+        ],
+        "pi": [
+            "pi", urls["pi"], "yes", "yes", "yes", version["pi"], pi_folders, "0+?",
+            f"get_folder_peers failed for {pi_folders} folder" + ("s" if pi_folders != "1" else ""),
+        ],
+        "vault": ["vault", urls["vault"], "no", "-", "-", "-", "-", "-", "timed out after 0.3s"],
+        "noapi": [
+            "noapi", api_disabled_node.url, "yes", "yes", "no", "-", "-", "-",
+            "API not enabled: set webui.api_key on the node (HTTP 400)",
+        ],
+    }  # fmt: skip
+    assert stdout.rstrip().endswith("1 of 6 nodes OK; failed: laptop, office, pi, vault, noapi")
+    for secret in [*passwords.values(), "noapi-password-value"]:
+        assert secret not in stdout
+        assert secret not in stderr
+
+
+async def test_all_nodes_ok_exits_zero(fleet: Fleet, tmp_path: Path) -> None:
+    lines = ["nodes:"]
+    for name, node in fleet.nodes.items():
+        login, password = fleet.credentials(name)
+        lines.append(
+            f"  - {{name: {name}, url: '{node.url}', username: {login}, password: '{password}'}}"
+        )
+    config = tmp_path / "ok.yml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    code, stdout, stderr = await _run_check("--config.file", str(config))
+
+    assert code == 0, stdout + stderr
+    rows = _table(stdout)
+    assert list(rows) == list(fleet.nodes)
+    for name, cells in rows.items():
+        folders, peers = _folders_and_peers(fleet, name)
+        assert cells[2:] == [
+            "yes",
+            "yes",
+            "yes",
+            fleet.nodes[name].state.version,
+            folders,
+            peers,
+            "-",
+        ]
+    assert stdout.rstrip().endswith(f"all {len(rows)} nodes OK")
+    assert stderr == ""
+
+
+async def test_invalid_config_exits_two_with_every_error(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yml"
+    config.write_text(
+        "nodes:\n  - {name: a, url: 'ftp://h', password: p}\n  - {name: a, url: 'http://h:1'}\n",
+        encoding="utf-8",
+    )
+    code, stdout, _ = await _run_check("--config.file", str(config))
+    assert code == 2
+    assert stdout.splitlines() == [
+        f"FAILED: {config} has 5 errors:",
+        '  nodes[0].url: "ftp://h" must start with http:// or https://',
+        "  nodes[0]: no username: set username here or in defaults",
+        "  nodes[1]: no username: set username here or in defaults",
+        "  nodes[1]: no password: set password or password_file here or in defaults",
+        '  nodes[1].name: "a" is already used by nodes[0]',
+    ]
+
+
+async def test_bad_timeout_flag_exits_two(tmp_path: Path) -> None:
+    code, _, stderr = await _run_check("--config.file", str(tmp_path / "x.yml"), "--timeout", "8x")
+    assert code == 2
+    assert '"8x" is not a duration' in stderr
