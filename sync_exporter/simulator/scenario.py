@@ -309,9 +309,9 @@ def _join(path: str, key: object) -> str:
 def _kind(value: object) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
+    kinds = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
+    kinds.update({int: "an integer", float: "a number"})
+    return kinds.get(type(value), f"a {type(value).__name__}")
 
 
 def _get(
