@@ -59,9 +59,15 @@ def encode_json(value: Any) -> bytes:
     """Serialize like a real node: raw UTF-8 and ``\\/`` for every ``/``.
 
     A ``/`` can only occur inside JSON strings, so escaping it in the whole text is exact.
+    A file name that is not UTF-8 on disk goes out as its raw bytes, as the node would
+    send it (Python carries such names as surrogate escapes); any other unencodable
+    character becomes ``?`` rather than an error.
     """
     text = json.dumps(value, ensure_ascii=False).replace("/", "\\/")
-    return text.encode("utf-8", "surrogatepass")
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
 
 
 @dataclass(frozen=True, slots=True)

@@ -198,3 +198,15 @@ async def test_download_key_only_for_selective_folders(tree: tuple[Any, Path]) -
     assert answer[0]["name"] == "index.html"
     assert "download" not in answer[0]
     assert all("download" not in e for e in await api.ok("get_files", secret=RW))
+
+
+async def test_remove_while_indexing_stops_the_walk(
+    make_node: Callable[..., Any], client_for: Callable[..., Any], tmp_path: Path
+) -> None:
+    make_tree(tmp_path)
+    api = client_for(await make_node(walk_chunk=1))
+    await api.ok("add_folder", dir=str(tmp_path), secret=RW)
+    assert (await api.ok("get_folders"))[0]["indexing"] == 1
+    assert await api.ok("remove_folder", secret=RW) == {"error": 0}
+    assert await api.ok("add_folder", dir=str(tmp_path), secret=RW) == {"result": 0}
+    assert (await api.wait_indexed(RW))["files"] == 300

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -256,3 +257,47 @@ async def test_down_refuses_then_comes_back_on_the_same_port(
     await sim_node.set_down(False)
     assert sim_node.port == port
     assert (await sim_api.call("get_version")).status == 200
+
+
+async def test_down_mode_drops_connections_without_set_down(
+    sim_node: SimNode, sim_api: Any
+) -> None:
+    sim_node.state.faults.mode = FaultMode.DOWN
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await sim_api.call("get_version")
+    sim_node.state.faults.mode = FaultMode.NONE
+    assert (await sim_api.call("get_version")).status == 200
+
+
+async def test_stop_while_down_and_set_down_twice(make_node: Callable[..., Any]) -> None:
+    node = await make_node()
+    await node.set_down(True)
+    await node.set_down(True)
+    await node.stop()
+    await node.stop()
+
+
+async def test_shutdown_without_callback_stops_the_node(
+    make_node: Callable[..., Any], client_for: Callable[..., Any]
+) -> None:
+    node = await make_node()
+    api = client_for(node)
+    assert await api.ok("shutdown") == {"error": 0}
+    async with asyncio.timeout(5):
+        while True:
+            try:
+                await asyncio.open_connection("127.0.0.1", node.port)
+            except ConnectionRefusedError:
+                break
+            await asyncio.sleep(0.01)
+
+
+async def test_file_name_not_utf8_goes_out_raw(sim_api: Any, tmp_path: Path) -> None:
+    os.mkdir(os.fsencode(tmp_path) + b"/share")
+    with open(os.fsencode(tmp_path) + b"/share/caf\xe9.txt", "wb") as out:
+        out.write(b"x")
+    await sim_api.ok("add_folder", dir=str(tmp_path / "share"), secret=RW)
+    reply = await sim_api.call("get_files", secret=RW)
+    assert reply.status == 200
+    assert b'"name": "caf\xe9.txt"' in reply.body  # the bytes on disk, like a real node
+    assert (await sim_api.wait_indexed(RW))["files"] == 1

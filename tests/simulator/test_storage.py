@@ -112,3 +112,17 @@ def test_unwritable_storage_is_reported(tmp_path: Path) -> None:
     storage = NodeStorage(tmp_path / "gone")
     with pytest.raises(StorageError, match=r"gone/simulator-state\.json: cannot save"):
         storage.save(NodeState("n"))
+
+
+async def test_stored_folder_whose_directory_vanished_reports_error_100(
+    make_node: Callable[..., Any], client_for: Callable[..., Any], tmp_path: Path
+) -> None:
+    share = tmp_path / "share"
+    share.mkdir()
+    first = await make_node(storage=NodeStorage(tmp_path))
+    await client_for(first).ok("add_folder", dir=str(share), secret=RW)
+    await first.stop()
+    share.rmdir()
+    again = client_for(await make_node(storage=NodeStorage(tmp_path)))
+    folder = await again.wait_indexed(RW)
+    assert (folder["dir"], folder["error"], folder["files"]) == (str(share), 100, 0)
