@@ -292,11 +292,17 @@ async def test_shutdown_without_callback_stops_the_node(
             await asyncio.sleep(0.01)
 
 
-async def test_file_name_not_utf8_goes_out_raw(sim_api: Any, tmp_path: Path) -> None:
-    os.mkdir(os.fsencode(tmp_path) + b"/share")
-    with open(os.fsencode(tmp_path) + b"/share/caf\xe9.txt", "wb") as out:
-        out.write(b"x")
-    await sim_api.ok("add_folder", dir=str(tmp_path / "share"), secret=RW)
+@pytest.fixture
+def latin1_share(tmp_path: Path) -> Path:
+    """A directory holding one file whose name is not UTF-8 (Latin-1 "café.txt")."""
+    share = tmp_path / "share"
+    share.mkdir()
+    Path(os.fsdecode(os.fsencode(share) + b"/caf\xe9.txt")).write_bytes(b"x")
+    return share
+
+
+async def test_file_name_not_utf8_goes_out_raw(sim_api: Any, latin1_share: Path) -> None:
+    await sim_api.ok("add_folder", dir=str(latin1_share), secret=RW)
     reply = await sim_api.call("get_files", secret=RW)
     assert reply.status == 200
     assert b'"name": "caf\xe9.txt"' in reply.body  # the bytes on disk, like a real node
