@@ -1,0 +1,390 @@
+"""The alert logic: PromQL and annotations for every BTSync alert, built from tunables.
+
+Each builder returns one rule as plain data, in the order Prometheus' rule file wants
+(``alert``/``record``, ``expr``, ``for``, ``labels``, ``annotations``). The expressions
+follow three principles, explained per alert in ``docs/runbook.md``:
+
+- fleet comparisons join on ``folder_id`` (equal on every node holding a folder) and only
+  over copies that must agree (``comparable_copies``: never encrypted ones);
+- every ``on (...)`` / ``by (...)`` keeps ``job, instance, node, folder`` so annotations can
+  name the node and folder, and alerts from two exporters never merge;
+- durations come from ``for`` (the condition must hold at every evaluation), while the
+  windows inside expressions stay short, so a single change resets the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sync_exporter.alerting.tunables import Tunables, format_duration
+
+__all__ = ["LAST_CHANGE", "Rule", "build_rules"]
+
+#: A rule as it appears in the YAML file.
+Rule = dict[str, object]
+
+#: Recorded lower bound of the time a folder copy last changed (size or file count).
+LAST_CHANGE = "node_folder:btsync_folder_last_change_timestamp_seconds:lower_bound"
+_MAX_SIZE = "folder_id:btsync_folder_size_bytes:max"
+_MIN_SIZE = "folder_id:btsync_folder_size_bytes:min"
+_MAX_FILES = "folder_id:btsync_folder_files:max"
+_MIN_FILES = "folder_id:btsync_folder_files:min"
+_FOLDER = "job, instance, node, folder"
+
+#: Folder error codes with a known meaning (sync-api-notes 1.4, from btsync-gui).
+FOLDER_ERRORS: dict[int, str] = {
+    100: "the node cannot open the folder's directory (moved, deleted, or its disk is not mounted)",
+    101: "the node has no permission to write to the folder's directory",
+}
+
+
+class _Q:
+    """Selector helper: ``q("btsync_up")`` -> ``btsync_up{job=~"btsync.*"}``."""
+
+    def __init__(self, tunables: Tunables) -> None:
+        self.selector = tunables.selector
+        self.comparable = tunables.comparable_copies
+
+    def __call__(self, metric: str, *extra: str) -> str:
+        return f"{metric}{{{', '.join((self.selector, *extra))}}}"
+
+    def copies(self, metric: str, labels: str = "folder_id") -> str:
+        """``metric`` of every comparable copy, with ``labels`` of the copy's folder_info."""
+        return (
+            f"{self(metric)}\n"
+            f"* on ({_FOLDER}) group_left ({labels})\n"
+            f"{self('btsync_folder_info', self.comparable)}"
+        )
+
+    def behind(self, metric: str, largest: str) -> str:
+        """Comparable copies whose ``metric`` is below the largest copy of the same folder."""
+        return f"{self.copies(metric)}\n< on (folder_id) group_left ()\n{largest}"
+
+
+def _indent(text: str, by: str = "  ") -> str:
+    return "\n".join(by + line for line in text.splitlines())
+
+
+def _seconds(millis: int) -> str:
+    return f"{millis / 1000:g}"
+
+
+def _alert(t: Tunables, name: str, expr: str, summary: str, description: str) -> Rule:
+    settings = t.alert(name)
+    return {
+        "alert": name,
+        "expr": expr.strip() + "\n",
+        "for": format_duration(settings.for_ms),
+        "labels": {"severity": settings.severity, **t.labels},
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": f"{t.runbook_url}#{name.lower()}",
+        },
+    }
+
+
+def _recording_rules(t: Tunables, q: _Q) -> list[Rule]:
+    window = format_duration(t.change_window_ms)
+    rules: list[Rule] = []
+    for name, metric, agg in (
+        (_MAX_SIZE, "btsync_folder_size_bytes", "max"),
+        (_MIN_SIZE, "btsync_folder_size_bytes", "min"),
+        (_MAX_FILES, "btsync_folder_files", "max"),
+        (_MIN_FILES, "btsync_folder_files", "min"),
+    ):
+        rules.append(
+            {"record": name, "expr": f"{agg} by (folder_id) (\n{_indent(q.copies(metric))}\n)\n"}
+        )
+    # A latch: the time of the latest change seen in the window, else the previous value
+    # (kept only while the folder exists). "timestamp - window" is a lower bound of when
+    # the change happened, so "changed after the peer's last sync" is never a guess.
+    rules.append(
+        {
+            "record": LAST_CHANGE,
+            "expr": (
+                "(\n"
+                f"  timestamp({q('btsync_folder_size_bytes')}) - {_seconds(t.change_window_ms)}\n"
+                f"  and on ({_FOLDER})\n"
+                "  (\n"
+                f"    changes({q('btsync_folder_size_bytes')}[{window}]) > 0\n"
+                f"    or changes({q('btsync_folder_files')}[{window}]) > 0\n"
+                "  )\n"
+                ")\n"
+                f"or on ({_FOLDER})\n"
+                "(\n"
+                f"  last_over_time({LAST_CHANGE}[{format_duration(t.change_memory_ms)}])\n"
+                f"  and on ({_FOLDER})\n"
+                f"  {q('btsync_folder_size_bytes')}\n"
+                ")\n"
+            ),
+        }
+    )
+    return rules
+
+
+def _exporter_down(t: Tunables, q: _Q) -> Rule:
+    name = "BTSyncExporterDown"
+    duration = format_duration(t.alert(name).for_ms)
+    return _alert(
+        t,
+        name,
+        f"{q('up')} == 0\nor\nabsent({q('up')})",
+        "The sync-exporter cannot be scraped: its Sync nodes are not monitored.",
+        "{{ if $labels.instance }}Prometheus has failed to scrape the sync-exporter at "
+        "{{ $labels.instance }} (job {{ $labels.job }}) for " + duration + ": no node, folder "
+        "or peer behind it is monitored.{{ else }}No scrape target matching {"
+        + t.selector
+        + "} has existed for "
+        + duration
+        + ": the sync-exporter was removed from service discovery or from the scrape "
+        "configuration, so no Sync node is monitored.{{ end }}",
+    )
+
+
+def _node_down(t: Tunables, q: _Q) -> Rule:
+    name = "BTSyncNodeDown"
+    duration = format_duration(t.alert(name).for_ms)
+    reason = (
+        '{{ with printf "topk(1, increase(btsync_exporter_node_scrape_failures_total'
+        "{node=%q}[" + duration + ']))" $labels.node | query }}'
+        '{{ with . | first | label "reason" }} (most frequent failure: {{ . }}){{ end }}'
+        "{{ end }}"
+    )
+    return _alert(
+        t,
+        name,
+        f"{q('btsync_up')} == 0",
+        "A Sync node's API does not answer the exporter.",
+        "Node {{ $labels.node }} has not answered its Sync API for " + duration + reason + "; "
+        "none of its folders or peers are monitored (exporter {{ $labels.instance }}, "
+        "job {{ $labels.job }}).",
+    )
+
+
+def _folder_error(t: Tunables, q: _Q) -> Rule:
+    name = "BTSyncFolderError"
+    duration = format_duration(t.alert(name).for_ms)
+    meaning = "".join(
+        ("{{ if " if i == 0 else "{{ else if ") + f"eq $value {code}.0 }}}}: {text}"
+        for i, (code, text) in enumerate(FOLDER_ERRORS.items())
+    )
+    meaning += "{{ else }}: the Sync web UI of that node shows the message{{ end }}"
+    return _alert(
+        t,
+        name,
+        f"{q('btsync_folder_error_code')} != 0",
+        "A Sync folder reports an error and does not sync.",
+        "Folder {{ $labels.folder }} on node {{ $labels.node }} has reported error code "
+        "{{ $value }} for " + duration + meaning + ".",
+    )
+
+
+def _indexing_stuck(t: Tunables, q: _Q) -> Rule:
+    name = "BTSyncFolderIndexingStuck"
+    settings = t.alert(name)
+    assert settings.window_ms is not None
+    window = format_duration(settings.window_ms)
+    duration = format_duration(settings.for_ms)
+    return _alert(
+        t,
+        name,
+        f"{q('btsync_folder_files')}\n"
+        f"and on ({_FOLDER}) ({q('btsync_folder_indexing')} == 1)\n"
+        f"and on ({_FOLDER}) (changes({q('btsync_folder_files')}[{window}]) == 0)\n"
+        f"and on ({_FOLDER}) (changes({q('btsync_folder_size_bytes')}[{window}]) == 0)",
+        "A Sync folder has been indexing for hours without progress.",
+        "Folder {{ $labels.folder }} on node {{ $labels.node }} has been indexing for "
+        + duration
+        + " while its file count ({{ $value }}) and size did not change.",
+    )
+
+
+def _no_peers(t: Tunables, q: _Q) -> Rule:
+    name = "BTSyncFolderNoPeers"
+    duration = format_duration(t.alert(name).for_ms)
+    return _alert(
+        t,
+        name,
+        f"sum by ({_FOLDER}) ({q('btsync_folder_peers')}) == 0",
+        "A Sync folder has no connected peer: it replicates nowhere.",
+        "Folder {{ $labels.folder }} on node {{ $labels.node }} has had no connected peer, "
+        "direct or relay, for " + duration + ": changes made there exist nowhere else.",
+    )
+
+
+def _pending(q: _Q) -> str:
+    """Copies whose data is pending: copies disagree, or it changed after every peer's sync."""
+    read_write = q("btsync_folder_info", 'type="read_write"')
+    return (
+        "(\n"
+        f"  {q('btsync_folder_info')}\n"
+        "  and on (folder_id)\n"
+        "  (\n"
+        f"    {_MAX_SIZE} != {_MIN_SIZE}\n"
+        f"    or {_MAX_FILES} != {_MIN_FILES}\n"
+        "  )\n"
+        ")\n"
+        "or\n"
+        "(\n"
+        f"  {read_write}\n"
+        f"  and on ({_FOLDER})\n"
+        "  (\n"
+        f"    {LAST_CHANGE}\n"
+        f"    > on ({_FOLDER})\n"
+        f"    max by ({_FOLDER}) ({q('btsync_peer_last_synced_timestamp_seconds')})\n"
+        "  )\n"
+        ")"
+    )
+
+
+def _stalled(t: Tunables, q: _Q) -> Rule:
+    name = "BTSyncFolderStalled"
+    settings = t.alert(name)
+    assert settings.window_ms is not None
+    window = format_duration(settings.window_ms)
+    duration = format_duration(settings.for_ms)
+    moved = (
+        f"sum by ({_FOLDER}) (rate({q('btsync_peer_download_bytes_total')}[{window}]))\n"
+        f"+ on ({_FOLDER})\n"
+        f"sum by ({_FOLDER}) (rate({q('btsync_peer_upload_bytes_total')}[{window}]))"
+    )
+    return _alert(
+        t,
+        name,
+        f"(sum by ({_FOLDER}) ({q('btsync_folder_peers')}) > 0)\n"
+        f"* on ({_FOLDER}) group_left (folder_id, type)\n"
+        f"(\n{_indent(_pending(q))}\n)\n"
+        f"and on ({_FOLDER})\n"
+        f"(\n{_indent(moved)}\n  == 0\n)\n"
+        f"unless on ({_FOLDER})\n"
+        f"({q('btsync_folder_indexing')} == 1 or {q('btsync_folder_error_code')} != 0)",
+        "A Sync folder has data pending and connected peers, but nothing moves.",
+        "Folder {{ $labels.folder }} (folder_id {{ $labels.folder_id }}) on node "
+        "{{ $labels.node }} has {{ $value }} connected peer(s) and data pending (its copies "
+        "differ across nodes, or it changed after every peer's last completed sync), yet no "
+        "byte has moved to or from any peer for " + duration + ".",
+    )
+
+
+def _out_of_sync(t: Tunables, q: _Q) -> Rule:
+    name = "BTSyncFolderOutOfSync"
+    duration = format_duration(t.alert(name).for_ms)
+    behind_size = q.behind("btsync_folder_size_bytes", _MAX_SIZE)
+    behind_files = q.behind("btsync_folder_files", _MAX_FILES)
+    own_files = (
+        '{{ with printf "btsync_folder_files{job=%q, instance=%q, node=%q, folder=%q}" '
+        "$labels.job $labels.instance $labels.node $labels.folder | query }}"
+        "{{ . | first | value }}{{ end }}"
+    )
+    largest = (
+        '{{ with printf "' + _MAX_SIZE + '{folder_id=%q}" $labels.folder_id | query }}'
+        '{{ . | first | value | humanize1024 | reReplaceAll "ki$" "Ki" }}B{{ end }} in '
+        '{{ with printf "' + _MAX_FILES + '{folder_id=%q}" $labels.folder_id | query }}'
+        "{{ . | first | value }}{{ end }} files"
+    )
+    return _alert(
+        t,
+        name,
+        f"(\n{_indent(q.copies('btsync_folder_size_bytes', 'folder_id, type'))}\n)\n"
+        f"and on ({_FOLDER})\n"
+        f"(\n  (\n{_indent(behind_size, '    ')}\n  )\n  or\n"
+        f"  (\n{_indent(behind_files, '    ')}\n  )\n)",
+        "Copies of one Sync folder have disagreed across nodes for hours.",
+        "The copy of folder {{ $labels.folder }} (folder_id {{ $labels.folder_id }}, "
+        "{{ $labels.type }}) on node {{ $labels.node }} has differed from the largest copy for "
+        + duration
+        + ': it holds {{ $value | humanize1024 | reReplaceAll "ki$" "Ki" }}B in '
+        + own_files
+        + " files, the largest copy "
+        + largest
+        + ".",
+    )
+
+
+def _peer_not_synced(t: Tunables, q: _Q) -> Rule:
+    name = "BTSyncPeerNotSynced"
+    settings = t.alert(name)
+    assert settings.max_age_ms is not None
+    synced = q("btsync_peer_last_synced_timestamp_seconds")
+    peer = f"{_FOLDER}, peer_id"
+    return _alert(
+        t,
+        name,
+        f"(time() - {synced} > {_seconds(settings.max_age_ms)})\n"
+        f"* on ({peer}) group_left (name)\n"
+        f"{q('btsync_peer_info')}\n"
+        f"and on ({peer}) ({synced} > 0)\n"
+        f"and on ({peer})\n"
+        f"({synced}\n < on ({_FOLDER}) group_left ()\n {LAST_CHANGE})",
+        "A connected Sync peer has not completed a sync for days while its folder changed.",
+        "Peer {{ $labels.name }} ({{ $labels.peer_id }}) of folder {{ $labels.folder }} on node "
+        "{{ $labels.node }} is connected, but last completed a sync "
+        "{{ $value | humanizeDuration }} ago and the folder has changed since.",
+    )
+
+
+def _scrape_errors(t: Tunables, q: _Q) -> Rule:
+    name = "BTSyncExporterScrapeErrors"
+    settings = t.alert(name)
+    assert settings.window_ms is not None
+    window = format_duration(settings.window_ms)
+    duration = format_duration(settings.for_ms)
+    failed = q("btsync_exporter_api_requests_total", 'outcome!="success"')
+    return _alert(
+        t,
+        name,
+        f"sum by (job, instance, node) (increase({failed}[{window}])) > 0\n"
+        f"and on (node) ({q('btsync_up')} == 1)",
+        "API requests to a Sync node keep failing while the node is up.",
+        '{{ $value | printf "%.0f" }} API requests from the exporter to node '
+        "{{ $labels.node }} failed in the last "
+        + window
+        + ", and failures have kept coming for "
+        + duration
+        + " while the node is up: some of its folders or peers are missing from the "
+        "metrics (exporter {{ $labels.instance }}).",
+    )
+
+
+def _version_mismatch(t: Tunables, q: _Q) -> Rule:
+    name = "BTSyncVersionMismatch"
+    duration = format_duration(t.alert(name).for_ms)
+    versions = (
+        '{{ range $i, $s := printf "count by (version) (btsync_node_info{job=%q})" '
+        '$labels.job | query | sortByLabel "version" }}'
+        "{{ if $i }}, {{ end }}{{ $s.Labels.version }} on {{ $s.Value }} node(s){{ end }}"
+    )
+    return _alert(
+        t,
+        name,
+        f"count by (job) (count by (job, version) ({q('btsync_node_info')})) > 1",
+        "Sync nodes of one job run different versions.",
+        "The nodes of job {{ $labels.job }} have run {{ $value }} different Sync versions for "
+        + duration
+        + ": "
+        + versions
+        + ".",
+    )
+
+
+_BUILDERS: dict[str, Callable[[Tunables, _Q], Rule]] = {
+    "BTSyncExporterDown": _exporter_down,
+    "BTSyncNodeDown": _node_down,
+    "BTSyncFolderError": _folder_error,
+    "BTSyncFolderIndexingStuck": _indexing_stuck,
+    "BTSyncFolderNoPeers": _no_peers,
+    "BTSyncFolderStalled": _stalled,
+    "BTSyncFolderOutOfSync": _out_of_sync,
+    "BTSyncPeerNotSynced": _peer_not_synced,
+    "BTSyncExporterScrapeErrors": _scrape_errors,
+    "BTSyncVersionMismatch": _version_mismatch,
+}
+
+
+def build_rules(t: Tunables) -> list[Rule]:
+    """Return the recording rules, then every enabled alert, in a stable order."""
+    q = _Q(t)
+    rules = _recording_rules(t, q)
+    rules.extend(build(t, q) for name, build in _BUILDERS.items() if t.alert(name).enabled)
+    return rules

@@ -1,0 +1,323 @@
+"""The knobs of the bundled alert rules: selectors, severities, durations and thresholds.
+
+Users change these in ``alerts/config.yml`` and regenerate the rules instead of editing
+PromQL by hand (the monitoring-mixin way: selectors and thresholds are configuration).
+Loading is strict, like the exporter's own config: unknown keys, bad durations and bad
+severities are all reported at once, each with its key path, so a typo never silently
+falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+__all__ = [
+    "ALERT_NAMES",
+    "SEVERITIES",
+    "AlertSettings",
+    "Tunables",
+    "TunablesError",
+    "default_tunables",
+    "format_duration",
+    "load_tunables",
+    "parse_duration",
+    "parse_tunables",
+]
+
+#: The severities the monitoring-mixin guidelines allow (critical pages, warning tickets).
+SEVERITIES = ("critical", "warning", "info")
+
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_DURATION = re.compile(r"(?:\d+(?:ms|s|m|h|d|w))+")
+_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+class TunablesError(ValueError):
+    """The tunables are invalid; ``errors`` lists every problem with its key path."""
+
+    def __init__(self, errors: list[str], *, source: str | None = None) -> None:
+        lines = errors if source is None else [f"{source}: {e}" for e in errors]
+        super().__init__("\n".join(lines))
+        self.errors = errors
+
+
+def parse_duration(text: str) -> int:
+    """Return a Prometheus duration (``90s``, ``2h``, ``1h30m``, ``500ms``) in milliseconds."""
+    if not _DURATION.fullmatch(text):
+        raise ValueError(f'"{text}" is not a Prometheus duration (like 30s, 15m, 2h, 1d)')
+    millis = sum(int(n) * _UNIT_MS[u] for n, u in _PART.findall(text))
+    if millis <= 0:
+        raise ValueError(f'"{text}" must be longer than zero')
+    return millis
+
+
+def format_duration(millis: int) -> str:
+    """Return ``millis`` in one unit that divides it: ``7d``, ``48h``, ``90s``, ``416ms``.
+
+    Days only from a week up, so thresholds read the way people say them (48h, not 2d).
+    """
+    day = _UNIT_MS["d"]
+    if millis >= 7 * day and millis % day == 0:
+        return f"{millis // day}d"
+    for unit in ("h", "m", "s"):
+        if millis % _UNIT_MS[unit] == 0:
+            return f"{millis // _UNIT_MS[unit]}{unit}"
+    return f"{millis}ms"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """How one alert behaves; ``window`` and ``max_age`` only exist where the alert uses them."""
+
+    enabled: bool
+    severity: str
+    for_ms: int
+    #: Look-back of the rate/changes/increase the alert uses (None: the alert has none).
+    window_ms: int | None = None
+    #: Peer sync age threshold (BTSyncPeerNotSynced only).
+    max_age_ms: int | None = None
+
+
+def _alert(
+    severity: str, for_: str, *, window: str | None = None, max_age: str | None = None
+) -> AlertSettings:
+    return AlertSettings(
+        enabled=True,
+        severity=severity,
+        for_ms=parse_duration(for_),
+        window_ms=None if window is None else parse_duration(window),
+        max_age_ms=None if max_age is None else parse_duration(max_age),
+    )
+
+
+def _default_alerts() -> dict[str, AlertSettings]:
+    return {
+        "BTSyncExporterDown": _alert("critical", "5m"),
+        "BTSyncNodeDown": _alert("critical", "5m"),
+        "BTSyncFolderError": _alert("warning", "15m"),
+        "BTSyncFolderIndexingStuck": _alert("warning", "2h", window="30m"),
+        "BTSyncFolderNoPeers": _alert("warning", "30m"),
+        "BTSyncFolderStalled": _alert("warning", "1h", window="15m"),
+        "BTSyncFolderOutOfSync": _alert("warning", "6h"),
+        "BTSyncPeerNotSynced": _alert("warning", "30m", max_age="48h"),
+        "BTSyncExporterScrapeErrors": _alert("warning", "30m", window="15m"),
+        "BTSyncVersionMismatch": _alert("info", "24h"),
+    }
+
+
+#: Every alert the rules file defines, in file order (other parts rely on these names).
+ALERT_NAMES: tuple[str, ...] = tuple(_default_alerts())
+
+
+@dataclass(frozen=True, slots=True)
+class Tunables:
+    """Everything the generator needs besides the rule logic itself."""
+
+    #: Label matchers that pick this exporter's series (and its ``up``) out of Prometheus.
+    selector: str = 'job=~"btsync.*"'
+    #: Extra matchers on ``btsync_folder_info`` choosing the copies whose size and file count
+    #: must agree across nodes. Encrypted copies hold ciphertext, so their size differs;
+    #: a ``selective`` label (if the exporter ever adds one) marks partial copies.
+    comparable_copies: str = 'type!="encrypted", selective!~"1|true"'
+    #: Base of every ``runbook_url``; the alert's anchor in docs/runbook.md is appended.
+    runbook_url: str = "docs/runbook.md"
+    #: Local folder changes are seen within this window; keep it at least two scrape
+    #: intervals and one rule evaluation interval long.
+    change_window_ms: int = 300_000
+    #: How long the last-change timestamp survives gaps in the data (exporter restarts).
+    change_memory_ms: int = 604_800_000
+    #: Labels added to every alert (team, routing keys).
+    labels: Mapping[str, str] = field(default_factory=dict)
+    alerts: Mapping[str, AlertSettings] = field(default_factory=_default_alerts)
+
+    def alert(self, name: str) -> AlertSettings:
+        """Return the settings of alert ``name``."""
+        return self.alerts[name]
+
+    def scaled(self, factor: float, *, floor_ms: int) -> Tunables:
+        """Return a copy with every duration multiplied by ``factor``, none below ``floor_ms``.
+
+        For demos and end-to-end tests only: real alerts need real durations. The
+        last-change memory is not scaled, it only has to outlive the run.
+        """
+
+        def scale(millis: int) -> int:
+            return max(floor_ms, round(millis * factor))
+
+        def scale_opt(millis: int | None) -> int | None:
+            return None if millis is None else scale(millis)
+
+        alerts = {
+            name: dataclasses.replace(
+                settings,
+                for_ms=scale(settings.for_ms),
+                window_ms=scale_opt(settings.window_ms),
+                max_age_ms=scale_opt(settings.max_age_ms),
+            )
+            for name, settings in self.alerts.items()
+        }
+        return dataclasses.replace(
+            self, change_window_ms=scale(self.change_window_ms), alerts=alerts
+        )
+
+
+def default_tunables() -> Tunables:
+    """Return the defaults that ``alerts/config.yml`` spells out."""
+    return Tunables()
+
+
+_TOP_KEYS = (
+    "selector",
+    "comparable_copies",
+    "runbook_url",
+    "change_window",
+    "change_memory",
+    "labels",
+    "alerts",
+)
+
+
+class _Checker:
+    """Collects problems instead of stopping at the first one."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def mapping(self, value: object, path: str, allowed: tuple[str, ...]) -> dict[str, object]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.errors.append(f"{path}: must be a mapping, not {type(value).__name__}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                near = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f"did you mean {near[0]}?" if near else f"allowed: {', '.join(allowed)}"
+                self.errors.append(f"{path}.{key}: unknown key ({hint})".lstrip("."))
+        return {str(k): v for k, v in value.items() if k in allowed}
+
+    def text(self, value: object, path: str) -> str | None:
+        if not isinstance(value, str) or not value.strip():
+            self.errors.append(f"{path}: must be a non-empty string")
+            return None
+        return value.strip()
+
+    def duration(self, value: object, path: str) -> int | None:
+        if not isinstance(value, str):
+            self.errors.append(f"{path}: must be a duration like 15m, not {value!r}")
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.errors.append(f"{path}: {exc}")
+            return None
+
+    def matchers(self, value: object, path: str) -> str | None:
+        """Accept label matchers as they go between braces; refuse the braces themselves."""
+        text = self.text(value, path)
+        if text is not None and any(c in text for c in "{}`"):
+            self.errors.append(f"{path}: write only the matchers, without braces or backticks")
+            return None
+        return text
+
+
+def _parse_alert(check: _Checker, name: str, value: object, base: AlertSettings) -> AlertSettings:
+    path = f"alerts.{name}"
+    allowed = ["enabled", "severity", "for"]
+    if base.window_ms is not None:
+        allowed.append("window")
+    if base.max_age_ms is not None:
+        allowed.append("max_age")
+    block = check.mapping(value, path, tuple(allowed))
+    settings = base
+    if "enabled" in block:
+        if isinstance(block["enabled"], bool):
+            settings = dataclasses.replace(settings, enabled=block["enabled"])
+        else:
+            check.errors.append(f"{path}.enabled: must be true or false")
+    if "severity" in block:
+        if block["severity"] in SEVERITIES:
+            settings = dataclasses.replace(settings, severity=str(block["severity"]))
+        else:
+            check.errors.append(f"{path}.severity: must be one of {', '.join(SEVERITIES)}")
+    durations = {
+        key: check.duration(block[key], f"{path}.{key}")
+        for key in ("for", "window", "max_age")
+        if key in block
+    }
+    return dataclasses.replace(
+        settings,
+        for_ms=durations.get("for") or settings.for_ms,
+        window_ms=durations.get("window") or settings.window_ms,
+        max_age_ms=durations.get("max_age") or settings.max_age_ms,
+    )
+
+
+def _parse_labels(check: _Checker, value: object) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        check.errors.append("labels: must be a mapping of label name to value")
+        return None
+    labels: dict[str, str] = {}
+    for name, text in value.items():
+        if not isinstance(name, str) or not _LABEL_NAME.fullmatch(name):
+            check.errors.append(f"labels.{name}: not a valid label name")
+        elif name in ("severity", "alertname"):
+            check.errors.append(f"labels.{name}: set by the rules themselves")
+        elif not isinstance(text, str):
+            check.errors.append(f"labels.{name}: must be a string (quote it)")
+        else:
+            labels[name] = text
+    return labels
+
+
+def parse_tunables(text: str, *, source: str = "<tunables>") -> Tunables:
+    """Return the tunables a YAML document sets over the defaults; raise TunablesError."""
+    check = _Checker()
+    try:
+        tree = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TunablesError([f"not valid YAML: {exc}"], source=source) from None
+    root = check.mapping(tree, "", _TOP_KEYS)
+    base = default_tunables()
+
+    def matchers(key: str, default: str) -> str:
+        return (check.matchers(root[key], key) if key in root else None) or default
+
+    def duration(key: str, default: int) -> int:
+        return (check.duration(root[key], key) if key in root else None) or default
+
+    runbook = check.text(root["runbook_url"], "runbook_url") if "runbook_url" in root else None
+    labels = _parse_labels(check, root["labels"]) if "labels" in root else None
+    alerts = dict(base.alerts)
+    if "alerts" in root:
+        for name, value in check.mapping(root["alerts"], "alerts", ALERT_NAMES).items():
+            alerts[name] = _parse_alert(check, name, value, base.alerts[name])
+    tunables = Tunables(
+        selector=matchers("selector", base.selector),
+        comparable_copies=matchers("comparable_copies", base.comparable_copies),
+        runbook_url=runbook or base.runbook_url,
+        change_window_ms=duration("change_window", base.change_window_ms),
+        change_memory_ms=duration("change_memory", base.change_memory_ms),
+        labels=base.labels if labels is None else labels,
+        alerts=alerts,
+    )
+    if check.errors:
+        raise TunablesError(check.errors, source=source)
+    return tunables
+
+
+def load_tunables(path: Path) -> Tunables:
+    """Load ``path`` (YAML); raise TunablesError naming the file and every bad key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TunablesError([f"cannot read: {exc}"], source=str(path)) from None
+    return parse_tunables(text, source=str(path))
