@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sys
 from datetime import UTC, datetime
@@ -134,7 +135,12 @@ class LogfmtFormatter(logging.Formatter):
 
 
 def _json_value(value: object) -> object:
-    """Keep JSON's own scalar types; anything else (paths, enums, secrets) as its ``str``."""
+    """Keep JSON's own scalar types; anything else (paths, enums, secrets) as its ``str``.
+
+    NaN and infinities become text too: JSON has no literal for them.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)

@@ -110,6 +110,15 @@ def test_json_line_is_one_object_with_the_same_fields() -> None:
     assert json.loads(line)["node"] == "Мой nas"
 
 
+def test_json_stays_valid_for_non_finite_numbers() -> None:
+    out = io.StringIO()
+    setup_logging("info", "json", out)
+    _emit(logging.INFO, "m", extra={"a": float("nan"), "b": float("inf"), "c": 1.5})
+    (line,) = _lines(out)
+    assert line.endswith('"msg":"m","a":"nan","b":"inf","c":1.5}')
+    assert json.loads(line, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+
+
 def test_json_newlines_stay_on_one_line() -> None:
     out = io.StringIO()
     setup_logging("info", "json", out)
