@@ -26,7 +26,8 @@ The model, per shared folder (each scenario folder):
   otherwise keeps the time of the last tick they were both complete.
 - Encrypted holders hold the same bytes as everybody else; ``size`` reports that data
   size (a real encrypted peer stores slightly more; nothing here needs the difference).
-- ``files`` is proportional to the bytes held (exactly the folder's count once complete).
+- ``files`` follows the bytes received (proportionally; exactly the folder's count once
+  complete) and changes only when the bytes held do.
 """
 
 from __future__ import annotations
@@ -103,8 +104,8 @@ class _Holder(_Participant):
     growth_bytes: int = 0
     growth_files_per_second: float = 0.0
     files_carry: float = 0.0
-    #: (have, files) declared by the scenario, reported until ``have`` changes.
-    declared_files: tuple[int, int] | None = None
+    #: Files held; changes only when ``have`` does, so a copy that stands still keeps its count.
+    files: int = 0
     #: This node's PeerState for each other participant (kept across disconnects).
     links: dict[str, PeerState] = field(default_factory=dict)
 
@@ -253,7 +254,7 @@ class World:
             stuck=h.indexing == "stuck",
             growth_bytes=growth.bytes_per_second if growth else 0,
             growth_files_per_second=growth.files_per_hour / 3600 if growth else 0.0,
-            declared_files=(h.size, h.files),
+            files=h.files,
         )
 
     def _schedule(self, event: EventSpec) -> None:
@@ -520,6 +521,7 @@ class World:
             shared.total += int(holder.growth_bytes * TICK)
             shared.total_files += new_files
             holder.have = shared.total
+            holder.files = shared.total_files
 
     def _transfer(
         self,
@@ -556,6 +558,8 @@ class World:
                     self._link(source, receiver).upload += amount
                     sent[source.key] += amount
             receiver.have = min(receiver.have, shared.total)
+            if isinstance(receiver, _Holder):
+                receiver.files = max(receiver.files, shared.files_of(receiver.have))
 
     @staticmethod
     def _split(budget: int, caps: list[int]) -> list[int]:
@@ -601,14 +605,11 @@ class World:
         folder = holder.folder()
         if folder is None:
             return
-        shown = holder.have if holder.scan is None else min(holder.scan, holder.have)
-        folder.size = shown
-        declared = holder.declared_files
-        if declared is not None and declared[0] == shown:
-            folder.files = declared[1]
+        if holder.scan is None or holder.scan >= holder.have:
+            folder.size, folder.files = holder.have, holder.files
         else:
-            holder.declared_files = None
-            folder.files = shared.files_of(shown)
+            folder.size = holder.scan
+            folder.files = holder.files * holder.scan // holder.have
         folder.indexing = holder.scan is not None
 
     # ------------------------------------------------------------------ summary
