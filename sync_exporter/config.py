@@ -151,10 +151,11 @@ class Config:
 
 # --------------------------------------------------------------------------- durations
 
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+", re.ASCII)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)", re.ASCII)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def parse_duration(value: object) -> float:
@@ -294,7 +295,7 @@ class _Validator:
         number: int | None = None
         if isinstance(value, int) and not isinstance(value, bool):
             number = value
-        elif isinstance(value, str) and value.strip().isdigit():
+        elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
             number = int(value.strip())
         if number is None:
             self.error(path, f"must be a whole number, not {_show(value)}")

@@ -9,6 +9,7 @@ raised one by one, and ``${VAR}`` references in string values are expanded on th
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 
@@ -41,8 +42,7 @@ def key_path(parent: str, key: str | int) -> str:
         return f"{parent}[{key}]"
     if _IDENTIFIER.fullmatch(key):
         return f"{parent}.{key}" if parent else key
-    quoted = key.replace("\\", "\\\\").replace('"', '\\"')
-    return f'{parent}["{quoted}"]'
+    return f"{parent}[{json.dumps(key, ensure_ascii=False)}]"
 
 
 def expand_env(value: str, env: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -193,6 +193,9 @@ def read_yaml(text: str, env: Mapping[str, str], errors: list[str]) -> object:
     """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        errors.append("invalid YAML: nested too deeply")
+        return None
     except yaml.MarkedYAMLError as exc:
         errors.append(_syntax_error(exc))
         return None
@@ -203,6 +206,9 @@ def read_yaml(text: str, env: Mapping[str, str], errors: list[str]) -> object:
         return None
     try:
         return _Converter(env, errors).convert(root, "")
+    except RecursionError:
+        errors.append("invalid YAML: nested too deeply")
+        return None
     except _TooLargeError:
         errors.append(f"the document expands to more than {MAX_NODES} YAML nodes (aliases?)")
         return None

@@ -478,3 +478,43 @@ def test_the_shipped_example_is_valid(testdata: Path) -> None:
         base_dir=testdata,
     )
     assert [n.name for n in config.nodes] == ["nas", "laptop", "office"]
+
+
+NODE = 'name: a, url: "http://h:1", username: u, password: p'
+
+
+@pytest.mark.parametrize(
+    ("text", "errors"),
+    [
+        (
+            f'nodes: [{{{NODE}, max_concurrency: "²"}}]',
+            ['nodes[0].max_concurrency: must be a whole number, not "²"'],
+        ),
+        (
+            f'nodes: [{{{NODE}, timeout: "٣s"}}]',
+            [f'nodes[0].timeout: "٣s" is not a duration: {DURATION_HINT}'],
+        ),
+        (
+            f'nodes: [{{{NODE}, folders: {{"a\\nb": {{}}}}}}]',
+            ['nodes[0].folders["a\\nb"]: set alias or exclude (or remove the entry)'],
+        ),
+        (
+            'nodes: [{name: "a\\tb", url: "http://h:1", username: u, password: p}]',
+            ["nodes[0].name: contains control characters"],
+        ),
+        ("nodes: " + "[" * 5000 + "]" * 5000, ["invalid YAML: nested too deeply"]),
+        ("nodes: &n [*n]\n", ["nodes[0]: recursive YAML alias"]),
+        (
+            "a: &a [x,x,x,x,x,x,x,x,x,x]\n"
+            + "".join(
+                f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n"
+                for p, n in zip("abcde", "bcdef", strict=True)
+            ),
+            ["the document expands to more than 100000 YAML nodes (aliases?)"],
+        ),
+    ],
+    ids=["unicode-digits", "unicode-duration", "newline-key", "tab-in-name", "deep", "recursive",
+         "alias-bomb"],
+)  # fmt: skip
+def test_hostile_or_odd_input_gives_errors_not_crashes(text: str, errors: list[str]) -> None:
+    assert _errors(text) == errors
