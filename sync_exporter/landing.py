@@ -20,15 +20,15 @@ from yarl import URL
 from sync_exporter.config import NodeConfig
 from sync_exporter.model import NodeSnapshot, Outcome
 
-#: Plain-words explanation of each failure, with the first thing to check.
-OUTCOME_WORDS: dict[str, str] = {
-    Outcome.TIMEOUT: "no answer before the deadline (node slow or hanging)",
-    Outcome.CONNECT_ERROR: "cannot connect (node down, wrong address, firewall or TLS)",
-    Outcome.AUTH_ERROR: "login refused (check webui.login and the password)",
-    Outcome.API_DISABLED: "API not enabled on the node (set webui.api_key in its config)",
-    Outcome.HTTP_ERROR: "the node answered with an HTTP error",
-    Outcome.INVALID_RESPONSE: "the node's answer could not be understood",
-    Outcome.API_ERROR: "the API reported an error",
+#: What to check first for each failure, in plain words.
+OUTCOME_HINTS: dict[str, str] = {
+    Outcome.TIMEOUT: "no answer before the deadline: is the node slow or hanging?",
+    Outcome.CONNECT_ERROR: "is Sync running? check the address, the firewall and TLS",
+    Outcome.AUTH_ERROR: "login refused: check webui.login and the password",
+    Outcome.API_DISABLED: "the API is off: set webui.api_key in the node's config",
+    Outcome.HTTP_ERROR: "the node (or a proxy in front of it) answered with an HTTP error",
+    Outcome.INVALID_RESPONSE: "the answer was not what a Sync node sends: a proxy?",
+    Outcome.API_ERROR: "the Sync API reported an error",
 }
 
 
@@ -55,7 +55,10 @@ tr.down { background: #fdecea; }
 tr.down .state { color: #b3261e; }
 tr.unknown .state { color: #8a6d00; }
 .error { color: #b3261e; }
+.reason { font-family: monospace; }
 .muted { color: #666; }
+td.time { white-space: nowrap; }
+td.err { min-width: 18em; }
 """
 
 
@@ -65,10 +68,12 @@ def _time(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _ago(ts: float, now: float) -> str:
+def _when(ts: float, now: float) -> str:
+    """Return the time of ``ts`` and how long ago it was, as escaped HTML."""
     if ts <= 0:
-        return ""
-    return f" ({max(0.0, now - ts):.0f} s ago)"
+        return "never"
+    ago = f"{max(0.0, now - ts):.0f} s ago"
+    return f'{escape(_time(ts))}<br><span class="muted">{escape(ago)}</span>'
 
 
 def _origin(url: str) -> str:
@@ -84,7 +89,7 @@ def _row(node: NodeConfig, snap: NodeSnapshot | None, now: float) -> str:
     cells: list[str]
     if snap is None:
         css, state = "unknown", "NOT SCRAPED YET"
-        cells = ["", "", "", "", "", "not scraped yet", "never"]
+        cells = ["", "", "", "", "not scraped yet", "never"]
     elif snap.up:
         css, state = "up", "UP"
         peers = {p.peer_id for f in snap.folders for p in (f.peers or ())}
@@ -94,23 +99,22 @@ def _row(node: NodeConfig, snap: NodeSnapshot | None, now: float) -> str:
             str(len(snap.folders)),
             str(len(peers)),
             "",
-            "",
-            escape(_time(snap.timestamp) + _ago(snap.timestamp, now)),
+            _when(snap.timestamp, now),
         ]
     else:
         css, state = "down", "DOWN"
-        reason = OUTCOME_WORDS.get(snap.outcome or "", "unknown failure")
-        detail = f": {snap.error}" if snap.error else ""
+        hint = OUTCOME_HINTS.get(snap.outcome or "", "")
         cells = [
             "",
             "",
             "",
             "",
-            escape(snap.outcome or ""),
-            f'<span class="error">{escape(reason + detail)}</span>',
-            escape(_time(snap.timestamp) + _ago(snap.timestamp, now)),
+            f'<span class="reason">{escape(snap.outcome or "failed")}</span>: '
+            f'<span class="error">{escape(snap.error or "")}</span>'
+            f'<br><span class="muted">{escape(hint)}</span>',
+            _when(snap.timestamp, now),
         ]
-    version, os_, folders, peers_, reason_code, error, last = cells
+    version, os_, folders, peers_, error, last = cells
     return (
         f'<tr class="{css}" data-node="{name}">'
         f"<td>{name}</td>"
@@ -118,7 +122,7 @@ def _row(node: NodeConfig, snap: NodeSnapshot | None, now: float) -> str:
         f'<td class="state">{state}</td>'
         f"<td>{version}</td><td>{os_}</td>"
         f'<td class="num">{folders}</td><td class="num">{peers_}</td>'
-        f"<td>{reason_code}</td><td>{error}</td><td>{last}</td>"
+        f'<td class="err">{error}</td><td class="time">{last}</td>'
         f'<td><a href="{probe}">probe</a></td>'
         "</tr>"
     )
@@ -161,7 +165,7 @@ def render_landing(
 <p>{escape(summary)} State as of each node's last scrape; this page does not scrape.</p>
 <table id="nodes">
 <thead><tr><th>Node</th><th>URL</th><th>State</th><th>Version</th><th>OS</th><th>Folders</th>
-<th>Peers</th><th>Reason</th><th>Last error</th><th>Last scrape</th><th>Probe</th></tr></thead>
+<th>Peers</th><th>Last error</th><th>Last scrape</th><th>Probe</th></tr></thead>
 <tbody>
 {rows}
 </tbody>

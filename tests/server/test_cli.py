@@ -1,0 +1,182 @@
+"""``sync-exporter [flags]``: flag handling, exit codes, and a real process with real signals."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, redirect_stdout
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from sync_exporter.exporter_cli import main, parse_listen_address
+from sync_exporter.simulator.fleet import Fleet
+from tests.server.conftest import Exposition, fleet_config, write_config
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """main() configures process-wide logging; put it back for the tests that follow."""
+    root, access = logging.getLogger(), logging.getLogger("aiohttp.access")
+    handlers, level, access_level = list(root.handlers), root.level, access.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+    access.setLevel(access_level)
+
+
+def test_version_prints_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("sync-exporter ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["--web.listen-address", "9888"], "is not [host]:port"),
+        (["--web.listen-address", ":99999"], "is not [host]:port"),
+        (["--scrape.timeout-offset", "-1"], "is not a number of seconds >= 0"),
+        (["--log.level", "loud"], "invalid choice: 'loud'"),
+        (["--log.format", "xml"], "invalid choice: 'xml'"),
+    ],
+)
+def test_bad_flags_exit_2_with_a_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "host", "port"),
+    [(":9888", None, 9888), ("127.0.0.1:0", "127.0.0.1", 0), ("[::1]:9888", "::1", 9888)],
+)
+def test_listen_address_forms(text: str, host: str | None, port: int) -> None:
+    address = parse_listen_address(text)
+    assert (address.host, address.port) == (host, port)
+
+
+def test_config_check_exits_0_or_2(tmp_path: Path) -> None:
+    good = tmp_path / "good.yml"
+    good.write_text(
+        "nodes:\n  - name: nas\n    url: http://127.0.0.1:8888\n"
+        "    username: api\n    password: pw\n",
+        encoding="utf-8",
+    )
+    bad = tmp_path / "bad.yml"
+    bad.write_text("nodes:\n  - name: nas\n    url: gopher://x\n", encoding="utf-8")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["--config.check", "--config.file", str(good)]) == 0
+        assert main(["--config.check", "--config.file", str(bad)]) == 2
+    assert "nodes[0]" in out.getvalue()
+
+
+def test_an_invalid_config_stops_startup_with_exit_2(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yml"
+    assert main(["--config.file", str(missing), "--web.listen-address", "127.0.0.1:0"]) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def _running_exporter(config: Path, port: int) -> AsyncIterator[asyncio.subprocess.Process]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sync_exporter",
+        "--config.file",
+        str(config),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        "--log.format",
+        "json",
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _wait_ready(session: aiohttp.ClientSession, base: str) -> None:
+    for _ in range(100):
+        try:
+            async with session.get(f"{base}/-/ready") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.05)  # a real process starting, not simulated time
+    raise AssertionError("the exporter did not become ready within 5 s")
+
+
+async def _metrics(session: aiohttp.ClientSession, base: str) -> Exposition:
+    async with session.get(f"{base}/metrics") as response:
+        assert response.status == 200
+        return Exposition(await response.text())
+
+
+async def _wait_reload_successful(session: aiohttp.ClientSession, base: str, ok: float) -> None:
+    for _ in range(100):
+        expo = await _metrics(session, base)
+        if expo.value("btsync_exporter_config_last_reload_successful") == ok:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("SIGHUP had no effect within 5 s")
+
+
+async def test_a_real_process_reloads_on_sighup_and_stops_cleanly_on_sigterm(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    names = list(fleet.nodes)
+    config = write_config(tmp_path / "sync-exporter.yml", fleet_config(fleet))
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with (
+        _running_exporter(config, port) as process,
+        aiohttp.ClientSession() as session,
+    ):
+        await _wait_ready(session, base)
+        expo = await _metrics(session, base)
+        assert {s.labels["node"] for s in expo.find("btsync_up")} == set(names)
+
+        config.write_text("nodes: [\n", encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+        await _wait_reload_successful(session, base, 0)
+        expo = await _metrics(session, base)
+        assert {s.labels["node"] for s in expo.find("btsync_up")} == set(names)
+
+        write_config(config, fleet_config(fleet, names[:1]))
+        process.send_signal(signal.SIGHUP)
+        await _wait_reload_successful(session, base, 1)
+        # A scrape that began before the reload finishes with the old config: ask again.
+        expo = await _metrics(session, base)
+        assert {s.labels["node"] for s in expo.find("btsync_up")} == {names[0]}
+
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert process.stderr is not None
+        logs = (await process.stderr.read()).decode()
+    messages = [json.loads(line).get("msg") for line in logs.splitlines() if line.startswith("{")]
+    assert "configuration reload failed, keeping the previous one" in messages
+    assert "configuration reloaded" in messages
+    for name in names:
+        assert fleet.credentials(name)[1] not in logs

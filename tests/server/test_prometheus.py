@@ -1,0 +1,159 @@
+"""A real Prometheus scrapes the exporter with the README's own scrape configs, both modes.
+
+The two ```yaml blocks of README.md (``job_name: btsync`` and ``job_name: btsync-probe``)
+are used as written, with only the addresses, node names and intervals substituted, so
+a config a user copies from the README is the config that is tested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from sync_exporter.simulator.state import FaultMode
+from tests.server.conftest import Harness, healthy
+
+README = Path(__file__).parents[2] / "README.md"
+#: Where the README's configs point; replaced by the test exporter's address.
+README_EXPORTER = "localhost:9888"
+
+
+def readme_scrape_configs() -> dict[str, dict[str, Any]]:
+    """Return the README's scrape configs by job name."""
+    blocks = re.findall(r"^```yaml\n(.*?)^```", README.read_text(encoding="utf-8"), re.S | re.M)
+    jobs: dict[str, dict[str, Any]] = {}
+    for block in blocks:
+        data = yaml.safe_load(block)
+        if isinstance(data, dict):
+            for job in data.get("scrape_configs", []):
+                jobs[job["job_name"]] = job
+    assert {"btsync", "btsync-probe"} <= set(jobs), "README must show both scrape configs"
+    return jobs
+
+
+def _substitute(job: dict[str, Any], *, exporter: str, targets: list[str]) -> dict[str, Any]:
+    """Point a README job at the test exporter: short intervals, real targets and address."""
+    job = dict(job)
+    job["scrape_interval"] = "1s"
+    job["scrape_timeout"] = "1s"
+    (static,) = job["static_configs"]
+    job["static_configs"] = [{**static, "targets": targets}]
+    relabels = []
+    for rule in job.get("relabel_configs", []):
+        if rule.get("replacement") == README_EXPORTER:
+            rule = {**rule, "replacement": exporter}
+        relabels.append(rule)
+    if relabels:
+        job["relabel_configs"] = relabels
+    return job
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def _prometheus(binary: Path, config: Path, data: Path, port: int) -> AsyncIterator[None]:
+    process = await asyncio.create_subprocess_exec(
+        str(binary),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def _query(session: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
+    try:
+        async with session.get(f"{base}/api/v1/query", params={"query": promql}) as response:
+            if response.status != 200:
+                return []
+            body = await response.json()
+    except aiohttp.ClientConnectionError:
+        return []
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+async def _wait_for(
+    session: aiohttp.ClientSession, base: str, promql: str, count: int
+) -> list[dict[str, Any]]:
+    """Poll until ``promql`` returns ``count`` series (Prometheus scrapes every second)."""
+    result: list[dict[str, Any]] = []
+    for _ in range(150):
+        result = await _query(session, base, promql)
+        if len(result) >= count:
+            return result
+        await asyncio.sleep(0.1)  # a real Prometheus scraping in real time
+    raise AssertionError(f"{promql}: {len(result)} series after 15 s, want {count}")
+
+
+@pytest.mark.slow
+async def test_prometheus_scrapes_both_readme_configs(
+    harness: Harness, prometheus_bin: Path, tmp_path: Path
+) -> None:
+    up = healthy(harness.fleet)
+    await harness.fleet.set_fault(up[0], FaultMode.DOWN)
+    names = list(harness.fleet.nodes)
+    server = harness.client.server
+    exporter = f"{server.host}:{server.port}"
+
+    jobs = readme_scrape_configs()
+    config = {
+        "scrape_configs": [
+            _substitute(jobs["btsync"], exporter=exporter, targets=[exporter]),
+            _substitute(jobs["btsync-probe"], exporter=exporter, targets=names),
+        ]
+    }
+    config_file = tmp_path / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+
+    async with (
+        aiohttp.ClientSession() as session,
+        _prometheus(prometheus_bin, config_file, tmp_path / "data", port),
+    ):
+        static = await _wait_for(session, base, 'btsync_up{job="btsync"}', len(names))
+        probe = await _wait_for(session, base, 'btsync_up{job="btsync-probe"}', len(names))
+        targets = await _wait_for(session, base, "up", 1 + len(names))
+        folders = await _query(session, base, "count by (job) (btsync_folder_size_bytes)")
+        exporter_metrics = await _query(
+            session, base, 'btsync_exporter_config_last_reload_successful{job="btsync"}'
+        )
+
+    assert {s["metric"]["node"]: s["value"][1] for s in static} == {
+        n: "1" if n in up[1:] else "0" for n in names
+    }
+    # Multi-target mode: one target per node, the node name as instance.
+    assert {s["metric"]["instance"] for s in probe} == set(names)
+    assert all(s["metric"]["instance"] == s["metric"]["node"] for s in probe)
+    assert {s["metric"]["node"]: s["value"][1] for s in probe} == {
+        s["metric"]["node"]: s["value"][1] for s in static
+    }
+    assert all(s["value"][1] == "1" for s in targets), "every scrape must succeed, even a down node"
+    assert {s["metric"]["job"] for s in folders} == {"btsync", "btsync-probe"}
+    assert [s["value"][1] for s in exporter_metrics] == ["1"]

@@ -1,0 +1,167 @@
+"""/metrics and /probe tell the truth: every value equals the simulated nodes' state."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import pytest
+
+from sync_exporter.simulator.secrets import derive
+from sync_exporter.simulator.state import FaultMode
+from tests.server.conftest import Exposition, Harness, healthy
+
+
+def _check_node(expo: Exposition, harness: Harness, name: str) -> None:
+    state = harness.fleet.nodes[name].state
+    assert expo.value("btsync_up", node=name) == 1
+    assert expo.value("btsync_node_info", node=name, version=state.version, os=state.os) == 1
+    assert expo.value("btsync_download_speed_bytes_per_second", node=name) == state.download_speed
+    assert expo.value("btsync_upload_speed_bytes_per_second", node=name) == state.upload_speed
+    folders = {f.dir: f for f in state.folders.values()}
+    assert expo.label_values("btsync_folder_size_bytes", "folder", node=name) == set(folders)
+    for path, folder in folders.items():
+        key = {"node": name, "folder": path}
+        assert expo.value("btsync_folder_size_bytes", **key) == folder.size
+        assert expo.value("btsync_folder_files", **key) == folder.files
+        assert expo.value("btsync_folder_error_code", **key) == folder.error
+        assert expo.value("btsync_folder_indexing", **key) == (1 if folder.indexing else 0)
+        (info,) = expo.find("btsync_folder_info", **key)
+        assert info.labels["type"] == folder.type
+        assert info.value == 1
+        for connection in ("direct", "relay"):
+            want = sum(1 for p in folder.peers.values() if p.connection == connection)
+            assert expo.value("btsync_folder_peers", connection=connection, **key) == want
+        assert expo.label_values("btsync_peer_info", "peer_id", **key) == set(folder.peers)
+        for peer_id, peer in folder.peers.items():
+            pkey = {**key, "peer_id": peer_id}
+            labels = {**pkey, "name": peer.name, "connection": peer.connection}
+            assert expo.value("btsync_peer_info", **labels) == 1
+            assert expo.value("btsync_peer_download_bytes_total", **pkey) == peer.download
+            assert expo.value("btsync_peer_upload_bytes_total", **pkey) == peer.upload
+            assert expo.value("btsync_peer_last_synced_timestamp_seconds", **pkey) == peer.synced
+
+
+async def test_every_value_equals_the_simulator_state(harness: Harness) -> None:
+    expo = await harness.metrics()
+    up = healthy(harness.fleet)
+    assert len(up) >= 2, "the scenario should have several healthy nodes"
+    for name in harness.fleet.nodes:
+        if name in up:
+            _check_node(expo, harness, name)
+        else:
+            assert expo.value("btsync_up", node=name) == 0
+            assert not expo.find("btsync_folder_size_bytes", node=name)
+
+
+async def test_folder_id_is_equal_across_nodes_holding_the_same_folder(harness: Harness) -> None:
+    expo = await harness.metrics()
+    ids_by_shared_secret: dict[str, set[str]] = defaultdict(set)
+    for name in healthy(harness.fleet):
+        for folder in harness.fleet.nodes[name].state.folders.values():
+            read_only = derive(folder.secret).read_only
+            (info,) = expo.find("btsync_folder_info", node=name, folder=folder.dir)
+            if read_only is not None:
+                ids_by_shared_secret[read_only].add(info.labels["folder_id"])
+    shared = [ids for ids in ids_by_shared_secret.values()]
+    assert shared, "the scenario should have folders"
+    assert all(len(ids) == 1 for ids in shared), ids_by_shared_secret
+    all_ids = [next(iter(ids)) for ids in shared]
+    assert len(set(all_ids)) == len(all_ids), "different folders must get different ids"
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        (FaultMode.DOWN, "connect_error"),
+        (FaultMode.UNAUTHORIZED, "auth_error"),
+        (FaultMode.SERVER_ERROR, "http_error"),
+        (FaultMode.INVALID_JSON, "invalid_response"),
+        (FaultMode.TRUNCATED, "invalid_response"),
+    ],
+)
+async def test_a_fault_downs_only_that_node_and_is_counted_by_reason(
+    harness: Harness, mode: FaultMode, reason: str
+) -> None:
+    up = healthy(harness.fleet)
+    victim = up[0]
+    await harness.fleet.set_fault(victim, mode)
+    expo = await harness.metrics()
+    assert expo.value("btsync_up", node=victim) == 0
+    assert not expo.find("btsync_node_info", node=victim)
+    for other in up[1:]:
+        assert expo.value("btsync_up", node=other) == 1
+    failures = expo.find("btsync_exporter_node_scrape_failures_total", node=victim)
+    assert {s.labels["reason"]: s.value for s in failures if s.value} == {reason: 1}
+    for other in up[1:]:
+        assert all(
+            s.value == 0
+            for s in expo.find("btsync_exporter_node_scrape_failures_total", node=other)
+        )
+
+
+async def test_the_deadline_holds_with_a_node_that_never_answers(harness: Harness) -> None:
+    up = healthy(harness.fleet)
+    victim = up[0]
+    await harness.fleet.set_fault(victim, FaultMode.HANG)
+    started = time.monotonic()
+    # Prometheus' timeout 1.5 s minus the default 0.5 s offset: 1 s for the nodes.
+    expo = await harness.metrics(headers={"X-Prometheus-Scrape-Timeout-Seconds": "1.5"})
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.5, f"answered after {elapsed:.2f}s, past Prometheus' timeout"
+    assert expo.value("btsync_up", node=victim) == 0
+    for other in up[1:]:
+        assert expo.value("btsync_up", node=other) == 1
+    assert expo.value("btsync_exporter_node_scrape_failures_total", node=victim, reason="timeout")
+    duration = expo.value("btsync_scrape_duration_seconds", node=victim)
+    assert duration is not None
+    assert 0.9 <= duration < 1.5
+
+
+async def test_a_removed_folder_or_peer_vanishes_at_the_next_scrape(harness: Harness) -> None:
+    name, secret, peer_id = next(
+        (n, s, next(iter(f.peers)))
+        for n in healthy(harness.fleet)
+        for s, f in harness.fleet.nodes[n].state.folders.items()
+        if f.peers and len(harness.fleet.nodes[n].state.folders) >= 2
+    )
+    state = harness.fleet.nodes[name].state
+    folder_with_peer = state.folders[secret]
+    other_secret, other_folder = next((s, f) for s, f in state.folders.items() if s != secret)
+    before = await harness.metrics()
+    assert before.find("btsync_peer_info", node=name, peer_id=peer_id, folder=folder_with_peer.dir)
+    assert before.find("btsync_folder_size_bytes", node=name, folder=other_folder.dir)
+
+    del folder_with_peer.peers[peer_id]
+    del state.folders[other_secret]
+    after = await harness.metrics()
+
+    for metric in (
+        "btsync_peer_info",
+        "btsync_peer_download_bytes_total",
+        "btsync_peer_upload_bytes_total",
+        "btsync_peer_last_synced_timestamp_seconds",
+    ):
+        assert not after.find(metric, node=name, folder=folder_with_peer.dir, peer_id=peer_id)
+    assert not [s for s in after.samples if s.labels.get("folder") == other_folder.dir]
+    assert after.value("btsync_folder_size_bytes", node=name, folder=folder_with_peer.dir) == (
+        folder_with_peer.size
+    )
+
+
+async def test_probe_serves_one_node_without_self_metrics(harness: Harness) -> None:
+    name = healthy(harness.fleet)[0]
+    expo = await harness.metrics(f"/probe?target={name}")
+    assert {s.labels["node"] for s in expo.samples} == {name}
+    assert expo.value("btsync_up", node=name) == 1
+    assert expo.value("btsync_scrape_duration_seconds", node=name) is not None
+    assert not {n for n in expo.names() if n.startswith(("btsync_exporter_", "process_"))}
+    _check_node(expo, harness, name)
+
+
+async def test_probe_of_a_down_node_is_200_with_up_0(harness: Harness) -> None:
+    name = healthy(harness.fleet)[0]
+    await harness.fleet.set_fault(name, FaultMode.UNAUTHORIZED)
+    expo = await harness.metrics(f"/probe?target={name}")
+    assert expo.value("btsync_up", node=name) == 0
+    assert expo.names() == {"btsync_up", "btsync_scrape_duration_seconds"}
