@@ -106,6 +106,9 @@ BAD_CONFIGS: dict[str, list[str]] = {
         "nodes[4].tls: cert_file and key_file must be a PEM certificate and its "
         "unencrypted private key",
         'nodes[5].tls.insecure_skip_verify: must be true or false, not "maybe"',
+        # Refused, not prompted for: nobody is at the terminal of a server.
+        "nodes[6].tls: cert_file and key_file must be a PEM certificate and its "
+        "unencrypted private key",
     ],
     "bad-folders.yml": [
         'nodes[0].folders["/volume1/Old Backup"].alias: '
