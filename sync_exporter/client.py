@@ -360,12 +360,22 @@ class SyncClient:
             self._observer.observe(self._node.name, method, outcome, seconds)
 
 
+def _too_large() -> SyncProtocolError:
+    return SyncProtocolError(f"response body larger than {MAX_BODY_BYTES} bytes")
+
+
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    """Read the body, refusing one larger than MAX_BODY_BYTES before buffering it all."""
+    declared = response.content_length
+    if declared is not None:  # the usual case: one read, no chunk loop
+        if declared > MAX_BODY_BYTES:
+            raise _too_large()
+        return await response.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(64 * 1024):
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise SyncProtocolError(f"response body larger than {MAX_BODY_BYTES} bytes")
+            raise _too_large()
         chunks.append(chunk)
     return b"".join(chunks)
