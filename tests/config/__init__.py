@@ -1,0 +1,1 @@
+"""Tests of the config loader, logging setup and the check command."""
