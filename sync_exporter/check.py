@@ -187,7 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str], out: TextIO | None = None) -> int:
-    """Run ``sync-exporter check``; return 0 (all OK), 1 (a node failed) or 2 (bad input)."""
+    """Run ``sync-exporter check``; return 0 (all OK), 1 (a node failed) or 2 (bad input).
+
+    130 when interrupted with Ctrl-C, as a shell reports SIGINT.
+    """
     stream = sys.stdout if out is None else out
     try:
         args = build_parser().parse_args(argv)
@@ -205,7 +208,11 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
         file=stream,
         flush=True,
     )
-    rows = asyncio.run(check_nodes(config, args.timeout))
+    try:
+        rows = asyncio.run(check_nodes(config, args.timeout))
+    except KeyboardInterrupt:
+        print("interrupted", file=stream)
+        return 130
     print(file=stream)
     render_table(rows, stream)
     return 0 if all(row.ok for row in rows) else 1
