@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 #: Header Prometheus sends with its scrape timeout in seconds.
 TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 
-#: Above this many samples, encoding and compression run in a worker thread so one big
-#: scrape does not stall the event loop (and every other request) for tens of ms.
+#: Above this many samples, rendering, encoding and compression run in a worker thread,
+#: so one big scrape does not stall the event loop (and every other request).
 EXECUTOR_SAMPLES = 2000
 
 
@@ -158,27 +158,54 @@ class _Families:
         return self._families
 
 
-def _encode(families: Sequence[Metric], accept: str, gzip_ok: bool) -> tuple[bytes, str, bool]:
+def _estimate_samples(snapshots: Sequence[NodeSnapshot]) -> int:
+    """Roughly how many samples ``render`` will produce (to pick loop or thread)."""
+    total = 0
+    for snap in snapshots:
+        total += 5
+        for folder in snap.folders:
+            total += 7 + 4 * len(folder.peers or ())
+    return total
+
+
+def _build(
+    snapshots: Sequence[NodeSnapshot],
+    config: Config,
+    extra: Sequence[Metric],
+    accept: str,
+    gzip_ok: bool,
+) -> tuple[bytes, str]:
+    """Render, encode and maybe compress: pure CPU work, safe to run in a thread."""
+    families = [*render(snapshots, config), *extra]
     encoder, content_type = choose_encoder(accept)
     body = encoder(_Families(families))
     if gzip_ok:
         body = gzip.compress(body, compresslevel=6)
-    return body, content_type, gzip_ok
+    return body, content_type
 
 
-async def _respond(request: web.Request, families: Sequence[Metric]) -> web.Response:
-    """Encode ``families`` as the request's Accept asks (text 0.0.4 or OpenMetrics), gzip'd
-    when Accept-Encoding allows; in a thread when the scrape is large."""
+async def _respond(
+    request: web.Request,
+    snapshots: Sequence[NodeSnapshot],
+    config: Config,
+    extra: Sequence[Metric] = (),
+) -> web.Response:
+    """Answer with the exposition of ``snapshots`` (plus ``extra`` families).
+
+    The format follows ``Accept`` (text 0.0.4 by default, OpenMetrics when asked), gzip'd
+    when ``Accept-Encoding`` allows. A large scrape is rendered and encoded in a worker
+    thread (about 6 us per sample), so the loop keeps serving other requests meanwhile.
+    """
     accept = ",".join(request.headers.getall("Accept", []))
     gzip_ok = "gzip" in request.headers.get("Accept-Encoding", "").lower()
-    samples = sum(len(f.samples) for f in families)
-    if samples > EXECUTOR_SAMPLES:
-        body, content_type, gzipped = await asyncio.to_thread(_encode, families, accept, gzip_ok)
+    args = (snapshots, config, extra, accept, gzip_ok)
+    if _estimate_samples(snapshots) > EXECUTOR_SAMPLES:
+        body, content_type = await asyncio.to_thread(_build, *args)
     else:
-        body, content_type, gzipped = _encode(families, accept, gzip_ok)
+        body, content_type = _build(*args)
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type
-    if gzipped:
+    if gzip_ok:
         response.headers["Content-Encoding"] = "gzip"
     response.headers["Vary"] = "Accept, Accept-Encoding"
     return response
@@ -214,9 +241,7 @@ async def handle_metrics(request: web.Request) -> web.StreamResponse:
     timeout = scrape_timeout(request, exporter.settings)
     config = exporter.config
     snapshots = await exporter.scrape(config.nodes, timeout)
-    families = render(snapshots, config)
-    families.extend(exporter.registry.collect())
-    return await _respond(request, families)
+    return await _respond(request, snapshots, config, list(exporter.registry.collect()))
 
 
 def _configured(config: Config) -> str:
@@ -246,7 +271,7 @@ async def handle_probe(request: web.Request) -> web.StreamResponse:
         raise _bad_request(f"unknown target {shown!r}; {_configured(config)}")
     timeout = scrape_timeout(request, exporter.settings)
     snapshots = await exporter.scrape([node], timeout)
-    return await _respond(request, render(snapshots, config))
+    return await _respond(request, snapshots, config)
 
 
 async def handle_healthy(request: web.Request) -> web.StreamResponse:
