@@ -263,9 +263,9 @@ async def handle_probe(request: web.Request) -> web.StreamResponse:
     node = config.node(target)
     if node is None:
         shown = target if len(target) <= 80 else target[:80] + "..."
-        if "://" in target or "/" in target:
+        if "/" in target or ":" in target:  # node names never hold these (config rule)
             raise _bad_request(
-                f"target {shown!r} looks like a URL: targets are node names from the "
+                f"target {shown!r} looks like a URL or address: targets are node names from the "
                 f"exporter's config, not URLs; {_configured(config)}"
             )
         raise _bad_request(f"unknown target {shown!r}; {_configured(config)}")

@@ -25,6 +25,7 @@ from tests.server.conftest import (
         ("target=nope", "unknown target 'nope'; configured: "),
         ("target=http://10.0.0.1:8888", "targets are node names from the exporter's config"),
         ("target=10.0.0.1:8888/api", "targets are node names from the exporter's config"),
+        ("target=nas.example:8888", "targets are node names from the exporter's config"),
         ("", "want exactly one target parameter naming a node"),
         ("target=", "want exactly one target parameter naming a node"),
         ("target=a&target=b", "want exactly one target parameter naming a node"),
