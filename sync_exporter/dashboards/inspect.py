@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,3 +108,18 @@ def substitute(expr: str, values: Mapping[str, str], rate_interval: str) -> str:
     if left:
         raise ValueError(f"unsubstituted variables {sorted(left)} in {expr!r}")
     return expr
+
+
+def grafana_regex(values: Sequence[str]) -> str:
+    """Return what Grafana puts in ``=~"$var"`` for these selected values of a Prometheus
+    multi-value variable: each value regex-escaped for use inside a PromQL string, several
+    values joined as ``(a|b)``.
+
+    A backslash becomes four (string escape, then regex escape) and regex metacharacters
+    get an escaped backslash, so a Windows path like ``C:\\Users\\x`` matches itself.
+    """
+    escaped = [
+        re.sub(r"[$^*{}\[\]'+?.()|]", lambda m: "\\\\" + m.group(0), v.replace("\\", "\\\\\\\\"))
+        for v in values
+    ]
+    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
