@@ -23,8 +23,11 @@ from sync_exporter.simulator.storage import NodeStorage, StorageError, restore
 
 log = logging.getLogger(__name__)
 
-#: Seconds stop() and set_down() give in-flight requests before cutting them off.
+#: Seconds stop() gives in-flight requests before cutting them off.
 SHUTDOWN_TIMEOUT = 1.0
+
+#: Seconds set_down() lets a request in progress finish before its connection is cut.
+DOWN_TIMEOUT = 0.05
 
 
 class SimNode:
@@ -121,8 +124,10 @@ class SimNode:
         if down and self._site is not None:
             await self._site.stop()
             self._site = None
-            if self._runner.server is not None:
-                await self._runner.server.shutdown(SHUTDOWN_TIMEOUT)
+            server = self._runner.server
+            if server is not None:  # a node that goes down drops its connections at once
+                server.pre_shutdown()
+                await server.shutdown(DOWN_TIMEOUT)
         elif not down and self._site is None:
             await self._listen(self._port)
 

@@ -307,3 +307,12 @@ async def test_file_name_not_utf8_goes_out_raw(sim_api: Any, latin1_share: Path)
     assert reply.status == 200
     assert b'"name": "caf\xe9.txt"' in reply.body  # the bytes on disk, like a real node
     assert (await sim_api.wait_indexed(RW))["files"] == 1
+
+
+async def test_set_down_cuts_hanging_requests(sim_node: SimNode, sim_api: Any) -> None:
+    sim_node.state.faults.mode = FaultMode.HANG
+    pending = asyncio.create_task(sim_api.call("get_version"))
+    await asyncio.sleep(0.1)
+    await sim_node.set_down(True)
+    with pytest.raises(aiohttp.ClientError):
+        await asyncio.wait_for(pending, 5)
