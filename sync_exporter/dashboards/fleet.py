@@ -17,14 +17,22 @@ from sync_exporter.dashboards.panels import (
     timeseries,
     up_down_timeline,
 )
-from sync_exporter.dashboards.promql import FOLDER, JOB, behind_largest, by_folder_id, rate, sel
+from sync_exporter.dashboards.promql import (
+    COMPARABLE,
+    FOLDER,
+    JOB,
+    behind_largest,
+    by_folder_id,
+    rate,
+    sel,
+)
 
 _ALERTS = 'ALERTS{alertname=~"BTSync.*"}'
 _FIRING = 'count(ALERTS{alertname=~"BTSync.*", alertstate="firing"}) or vector(0)'
 _SIZE = "btsync_folder_size_bytes"
 _FILE = "btsync_folder_files"
-_SIZES = by_folder_id(_SIZE)
-_FILES = by_folder_id(_FILE)
+_SIZES = by_folder_id(_SIZE, COMPARABLE)
+_FILES = by_folder_id(_FILE, COMPARABLE)
 _REQUESTS = rate(sel("btsync_exporter_api_requests_total"))
 _FAILED = rate(sel("btsync_exporter_api_requests_total", extra='outcome!="success"'))
 
@@ -95,8 +103,9 @@ def _summary() -> Row:
             stat(
                 "Folders out of sync",
                 "Shared folders (by folder_id) whose size or file count differs between "
-                "the nodes holding them right now. Brief differences are normal while "
-                "data moves; long ones are what the BTSync alerts page on.",
+                "the nodes holding them right now (encrypted copies left out). Brief "
+                "differences are normal while data moves; long ones are what the BTSync "
+                "alerts page on.",
                 "none",
                 Target(OUT_OF_SYNC),
                 bad_from=bad,
@@ -194,7 +203,8 @@ def _folders() -> Row:
             table(
                 "Copies behind the largest copy",
                 "For each copy of a shared folder, how many bytes and files it has fewer "
-                "than the largest copy on any node (joined on folder_id). 0 means in sync.",
+                "than the largest copy on any node (joined on folder_id). 0 means in sync. "
+                "Encrypted copies are left out: their size is not comparable.",
                 "bytes",
                 Target(f"max by (node, folder, folder_id) ({behind_largest(_SIZE)})", table=True),
                 Target(f"max by (node, folder, folder_id) ({behind_largest(_FILE)})", table=True),

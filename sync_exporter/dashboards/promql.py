@@ -36,28 +36,33 @@ def rate(selector: str) -> str:
     return f"rate({selector}[$__rate_interval])"
 
 
-def holders() -> str:
+def holders(extra: str = "") -> str:
     """Return the folder_info series of every folder sharing a folder_id with ``$folder``.
 
     A shared folder has a different path (hence ``folder`` label) on each node; the
     folder_id is the same everywhere, so selecting a folder by one node's name still
-    shows every node that holds it.
+    shows every node that holds it. ``extra`` narrows the holders (e.g. by type).
     """
-    return f"({sel('btsync_folder_info')} and on (folder_id) {sel('btsync_folder_info', FOLDER)})"
+    info = sel("btsync_folder_info", NODE, extra)
+    return f"({info} and on (folder_id) {sel('btsync_folder_info', FOLDER)})"
 
 
-def by_folder_id(metric: str, info: str | None = None) -> str:
+#: Copies whose size and file count can be compared: an encrypted copy stores encrypted
+#: data, so it is left out of every "same or not" question (as the alert rules do).
+COMPARABLE = 'type!="encrypted"'
+
+
+def by_folder_id(metric: str, extra: str = "") -> str:
     """Return ``metric`` on every holder of the selected folders, with a folder_id label."""
-    source = holders() if info is None else info
-    return f"{sel(metric)} * on ({FOLDER_IDENTITY}) group_left (folder_id) {source}"
+    return f"{sel(metric)} * on ({FOLDER_IDENTITY}) group_left (folder_id) {holders(extra)}"
 
 
-def behind_largest(metric: str, info: str | None = None) -> str:
-    """Return how far each copy of a folder is behind the largest copy (0 when in sync).
+def behind_largest(metric: str) -> str:
+    """Return how far each comparable copy of a folder is behind the largest (0: in sync).
 
     Keeps node, folder and folder_id, so a table can say which node lags on what.
     """
-    copies = by_folder_id(metric, info)
+    copies = by_folder_id(metric, COMPARABLE)
     # "group_right ()" with its empty list: a bare "(" there would read as the label list.
     return f"max by (folder_id) ({copies}) - on (folder_id) group_right () ({copies})"
 

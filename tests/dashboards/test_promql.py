@@ -330,8 +330,8 @@ def test_the_numbers_that_matter(promtool: Path, queries: list[PanelQuery], tmp_
             [
                 sample('node="nas", folder="/volume1/photos", folder_id="f1"', 0),
                 sample('node="laptop", folder="/home/ann/Photos", folder_id="f1"', 2),
+                # laptop's docs copy is encrypted: not comparable, so not listed.
                 sample('node="nas", folder="/volume1/docs", folder_id="f2"', 0),
-                sample('node="laptop", folder="docs", folder_id="f2"', 0),
             ],
         ),
         (find(queries, "btsync-fleet-overview", "Folders out of sync"), ALL, [sample("", 1)]),
