@@ -147,8 +147,11 @@ class _Shared:
     holders: dict[str, _Holder]
     externals: dict[str, _External]
     stalled: bool
-    #: Which participants were connected at the last tick (to rebuild peer lists on change).
-    topology: tuple[Any, ...] = ()
+    #: Every copy by key: the holders, then the external peers.
+    participants: dict[str, _Participant] = field(default_factory=dict)
+    #: Which copies were online at the last tick, and who was connected to whom then.
+    signature: tuple[Any, ...] = ()
+    links: dict[str, list[_Participant]] = field(default_factory=dict)
 
     def files_of(self, have: int) -> int:
         """Return the file count of a copy holding ``have`` bytes."""
@@ -223,6 +226,7 @@ class World:
             holders=holders,
             externals=externals,
             stalled=spec.stalled,
+            participants={**holders, **{p.key: p for p in externals.values()}},
         )
 
     def _hold(self, spec: FolderSpec, h: HolderSpec, kin: secrets.SecretSet) -> _Holder:
@@ -396,7 +400,7 @@ class World:
             holder.scan, holder.stuck = 0, False
         else:
             raise WorldError(f"indexing must be running, stuck or done, got {how!r}")
-        self._report(self._shared[holder.shared], holder)
+        self._report(holder)
 
     def set_stalled(self, folder: str, stalled: bool) -> None:
         """Stall (nothing moves, peers stay connected) or resume a shared folder."""
@@ -452,41 +456,52 @@ class World:
         sent: dict[str, int] = dict.fromkeys(self.nodes, 0)
         stamp = int(now)
         for shared in self._shared.values():
-            connected = self._connect(shared)
             if moving:
                 self._index(shared)
                 self._grow(shared)
-                if not shared.stalled:
-                    self._transfer(shared, connected, received, sent)
-            self._mark_synced(shared, connected, stamp)
+            connected = self._connect(shared)
+            movable = {
+                key: p.healthy() if isinstance(p, _Holder) else True
+                for key, p in shared.participants.items()
+                if key in connected
+            }
+            total = shared.total
+            lagging = any(shared.participants[k].have < total for k, ok in movable.items() if ok)
+            if moving and lagging and not shared.stalled:
+                self._transfer(shared, connected, movable, received, sent)
+            if not shared.stalled:
+                self._mark_synced(shared, connected, movable, stamp)
             for holder in shared.holders.values():
-                self._report(shared, holder)
+                self._report(holder)
         if moving:
             for name, state in self.nodes.items():
                 state.download_speed = int(received[name] / TICK)
                 state.upload_speed = int(sent[name] / TICK)
 
     def _connect(self, shared: _Shared) -> dict[str, list[_Participant]]:
-        """Return who is connected to whom, and refresh peer lists when that changed."""
+        """Return who is connected to whom, and refresh peer lists when that changed.
+
+        The answer is cached until the set of online copies changes (a node going down
+        or up, a folder removed or added again, an external peer joining or leaving).
+        """
         online = [h for h in shared.holders.values() if h.online()]
+        joined = [p for p in shared.externals.values() if p.joined]
+        signature = tuple((h.key, id(h.folder())) for h in online) + tuple(p.key for p in joined)
+        if signature == shared.signature:
+            return shared.links
         links: dict[str, list[_Participant]] = {h.key: [] for h in online}
         for h in online:
             links[h.key].extend(o for o in online if o is not h)
-        for peer in shared.externals.values():
-            if not peer.joined:
-                continue
+        for peer in joined:
             peers_of = [h for h in online if h.key in peer.spec.nodes]
             links[peer.key] = list(peers_of)
             for h in peers_of:
                 links[h.key].append(peer)
-        topology = tuple((k, tuple(p.key for p in v)) for k, v in links.items())
-        if topology != shared.topology:
-            shared.topology = topology
-            for holder in shared.holders.values():
-                folder = holder.folder()
-                if folder is None:
-                    continue
+        for holder in shared.holders.values():
+            folder = holder.folder()
+            if folder is not None:
                 folder.peers = {p.peer_id: self._link(holder, p) for p in links.get(holder.key, [])}
+        shared.signature, shared.links = signature, links
         return links
 
     def _link(self, holder: _Holder, other: _Participant) -> PeerState:
@@ -527,20 +542,18 @@ class World:
         self,
         shared: _Shared,
         connected: Mapping[str, list[_Participant]],
+        movable: Mapping[str, bool],
         received: dict[str, int],
         sent: dict[str, int],
     ) -> None:
         """Move bytes from those who have more to those who have less, for one tick."""
-        participants: dict[str, _Participant] = {
-            **shared.holders,
-            **{p.key: p for p in shared.externals.values()},
-        }
+        participants = shared.participants
         before = {key: p.have for key, p in participants.items()}
         for key, peers in connected.items():
             receiver = participants[key]
-            if not self._can_move(receiver) or before[key] >= shared.total:
+            if not movable[key] or before[key] >= shared.total:
                 continue
-            sources = [p for p in peers if self._can_move(p) and before[p.key] > before[key]]
+            sources = [p for p in peers if movable[p.key] and before[p.key] > before[key]]
             if not sources:
                 continue
             budget = int(shared.spec.rate * TICK * self._rng.uniform(0.75, 1.25))
@@ -579,28 +592,27 @@ class World:
                     break
         return shares
 
-    @staticmethod
-    def _can_move(p: _Participant) -> bool:
-        if isinstance(p, _Holder):
-            return p.healthy()
-        return True
-
     def _mark_synced(
-        self, shared: _Shared, connected: Mapping[str, list[_Participant]], stamp: int
+        self,
+        shared: _Shared,
+        connected: Mapping[str, list[_Participant]],
+        movable: Mapping[str, bool],
+        stamp: int,
     ) -> None:
-        if shared.stalled:
-            return
+        """Stamp ``synced`` on every link between two healthy, complete copies."""
+        complete = {
+            key
+            for key, ok in movable.items()
+            if ok and shared.participants[key].have >= shared.total
+        }
         for holder in shared.holders.values():
-            if holder.key not in connected or not self._complete(shared, holder):
+            if holder.key not in complete:
                 continue
             for other in connected[holder.key]:
-                if self._complete(shared, other):
-                    self._link(holder, other).synced = stamp
+                if other.key in complete:
+                    holder.links[other.key].synced = stamp
 
-    def _complete(self, shared: _Shared, p: _Participant) -> bool:
-        return p.have >= shared.total and self._can_move(p)
-
-    def _report(self, shared: _Shared, holder: _Holder) -> None:
+    def _report(self, holder: _Holder) -> None:
         """Publish one copy's size, files and indexing flag into its node's FolderState."""
         folder = holder.folder()
         if folder is None:
