@@ -347,15 +347,16 @@ class SyncClient:
             return parse(_decode(body, params))
 
     def _observe(self, method: str, outcome: Outcome, seconds: float) -> None:
-        _log.debug(
-            "api request",
-            extra={
-                "node": self._node.name,
-                "method": method,
-                "outcome": outcome.value,
-                "seconds": round(seconds, 6),
-            },
-        )
+        if _log.isEnabledFor(logging.DEBUG):  # skip building the fields on every request
+            _log.debug(
+                "api request",
+                extra={
+                    "node": self._node.name,
+                    "method": method,
+                    "outcome": outcome.value,
+                    "seconds": round(seconds, 6),
+                },
+            )
         if self._observer is not None:
             self._observer.observe(self._node.name, method, outcome, seconds)
 

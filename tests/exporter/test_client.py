@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import traceback
@@ -234,10 +235,11 @@ async def test_password_file_is_read_at_request_time(
         await client.get_speed()
 
 
-async def test_no_error_message_or_traceback_carries_a_secret(
-    sim: SimNode, client_for: ClientFor
+async def test_no_error_message_log_record_or_traceback_carries_a_secret(
+    sim: SimNode, client_for: ClientFor, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Every failure path, rendered as a user or a log would see it, is secret-free."""
+    caplog.set_level(logging.DEBUG, logger="sync_exporter")
     forbidden = all_secrets(sim.state) | {PASSWORD}
     client = client_for(node_config(sim, "alpha", timeout=1.0))
     held = next(iter(sim.state.folders))
@@ -255,6 +257,9 @@ async def test_no_error_message_or_traceback_carries_a_secret(
         await client.get_secrets(held)
     rendered += [str(down.value), *traceback.format_exception(down.value)]
     await sim.set_down(False)
+    for record in caplog.records:
+        rendered += [record.getMessage(), *(str(v) for v in vars(record).values())]
+    assert any(getattr(r, "method", None) == "get_folder_peers" for r in caplog.records)
     text = "\n".join(rendered)
     assert text  # the checks below ran over real messages
     leaked = [s for s in forbidden if s in text]
