@@ -1,0 +1,1 @@
+"""Tests of the Grafana dashboards (a package, so whole-repo mypy sees one module per conftest)."""
