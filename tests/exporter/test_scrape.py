@@ -16,6 +16,7 @@ from sync_exporter.model import NodeSnapshot, Outcome, SharedSecrets
 from sync_exporter.scrape import Scraper
 from sync_exporter.simulator import secrets
 from sync_exporter.simulator.clock import ManualClock
+from sync_exporter.simulator.fleet import Fleet
 from sync_exporter.simulator.node import SimNode
 from sync_exporter.simulator.state import FaultMode, NodeState
 
@@ -404,3 +405,32 @@ async def test_close_cancels_a_fetch_in_flight(sim: SimNode, observer: Recording
     (snapshot,) = await pending
     assert time.perf_counter() - started < 1.0
     assert snapshot.up is False
+
+
+async def test_a_scenario_fleet_scrapes_to_its_truth_with_one_id_per_shared_folder(
+    scraper: Scraper,
+) -> None:
+    """The bundled healthy fleet: rw, ro and encrypted holders of folders across 5 nodes."""
+    async with Fleet.from_scenario("healthy", seed=3) as fleet:
+        fleet.advance(120)  # transfers move, a peer joins
+        configs = []
+        for name, node in fleet.nodes.items():
+            login, password = fleet.credentials(name)
+            configs.append(
+                node_config(node, name, username=login, password=LiteralPassword(password))
+            )
+        snapshots = await scraper.scrape(configs, timeout=5.0)
+        states = {name: node.state for name, node in fleet.nodes.items()}
+        for snapshot in snapshots:
+            assert_matches_state(snapshot, states[snapshot.node])
+        ids_by_folder: dict[str, set[str]] = {}
+        for snapshot in snapshots:
+            held_by_dir = {f.dir: f.secret for f in states[snapshot.node].folders.values()}
+            for got in snapshot.folders:
+                derived = secrets.derive(held_by_dir[got.dir])
+                weakest = derived.encryption or derived.read_only or held_by_dir[got.dir]
+                ids_by_folder.setdefault(weakest, set()).add(got.folder_id)
+        assert all(len(ids) == 1 for ids in ids_by_folder.values())
+        assert len({next(iter(ids)) for ids in ids_by_folder.values()}) == len(ids_by_folder)
+        holders = {f.type for s in snapshots for f in s.folders}
+        assert holders == {"read_write", "read_only", "encrypted"}
