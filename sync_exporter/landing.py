@@ -83,46 +83,56 @@ def _origin(url: str) -> str:
         return "(invalid URL)"
 
 
+@dataclass(frozen=True, slots=True)
+class _Cells:
+    """The HTML of one row's variable cells (already escaped)."""
+
+    css: str
+    state: str
+    last: str
+    version: str = ""
+    os: str = ""
+    folders: str = ""
+    peers: str = ""
+    error: str = ""
+
+
+def _cells(snap: NodeSnapshot | None, now: float) -> _Cells:
+    if snap is None:
+        return _Cells("unknown", "NOT SCRAPED YET", "never", error="not scraped yet")
+    last = _when(snap.timestamp, now)
+    if snap.up:
+        peers = {p.peer_id for f in snap.folders for p in (f.peers or ())}
+        return _Cells(
+            "up",
+            "UP",
+            last,
+            version=escape(snap.version or ""),
+            os=escape(snap.os or ""),
+            folders=str(len(snap.folders)),
+            peers=str(len(peers)),
+        )
+    hint = OUTCOME_HINTS.get(snap.outcome or "", "")
+    error = (
+        f'<span class="reason">{escape(snap.outcome or "failed")}</span>: '
+        f'<span class="error">{escape(snap.error or "")}</span>'
+        f'<br><span class="muted">{escape(hint)}</span>'
+    )
+    return _Cells("down", "DOWN", last, error=error)
+
+
 def _row(node: NodeConfig, snap: NodeSnapshot | None, now: float) -> str:
     name = escape(node.name)
     probe = escape("/probe?target=" + quote(node.name, safe=""))
-    cells: list[str]
-    if snap is None:
-        css, state = "unknown", "NOT SCRAPED YET"
-        cells = ["", "", "", "", "not scraped yet", "never"]
-    elif snap.up:
-        css, state = "up", "UP"
-        peers = {p.peer_id for f in snap.folders for p in (f.peers or ())}
-        cells = [
-            escape(snap.version or ""),
-            escape(snap.os or ""),
-            str(len(snap.folders)),
-            str(len(peers)),
-            "",
-            _when(snap.timestamp, now),
-        ]
-    else:
-        css, state = "down", "DOWN"
-        hint = OUTCOME_HINTS.get(snap.outcome or "", "")
-        cells = [
-            "",
-            "",
-            "",
-            "",
-            f'<span class="reason">{escape(snap.outcome or "failed")}</span>: '
-            f'<span class="error">{escape(snap.error or "")}</span>'
-            f'<br><span class="muted">{escape(hint)}</span>',
-            _when(snap.timestamp, now),
-        ]
-    version, os_, folders, peers_, error, last = cells
+    c = _cells(snap, now)
     return (
-        f'<tr class="{css}" data-node="{name}">'
+        f'<tr class="{c.css}" data-node="{name}">'
         f"<td>{name}</td>"
         f'<td class="muted">{escape(_origin(node.url))}</td>'
-        f'<td class="state">{state}</td>'
-        f"<td>{version}</td><td>{os_}</td>"
-        f'<td class="num">{folders}</td><td class="num">{peers_}</td>'
-        f'<td class="err">{error}</td><td class="time">{last}</td>'
+        f'<td class="state">{c.state}</td>'
+        f"<td>{c.version}</td><td>{c.os}</td>"
+        f'<td class="num">{c.folders}</td><td class="num">{c.peers}</td>'
+        f'<td class="err">{c.error}</td><td class="time">{c.last}</td>'
         f'<td><a href="{probe}">probe</a></td>'
         "</tr>"
     )
@@ -165,7 +175,7 @@ def render_landing(
 <p>{escape(summary)} State as of each node's last scrape; this page does not scrape.</p>
 <table id="nodes">
 <thead><tr><th>Node</th><th>URL</th><th>State</th><th>Version</th><th>OS</th><th>Folders</th>
-<th>Peers</th><th>Last error</th><th>Last scrape</th><th>Probe</th></tr></thead>
+<th title="distinct peers across the node's folders">Peers</th><th>Last error</th><th>Last scrape</th><th>Probe</th></tr></thead>
 <tbody>
 {rows}
 </tbody>

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 
@@ -165,3 +166,19 @@ async def test_probe_of_a_down_node_is_200_with_up_0(harness: Harness) -> None:
     expo = await harness.metrics(f"/probe?target={name}")
     assert expo.value("btsync_up", node=name) == 0
     assert expo.names() == {"btsync_up", "btsync_scrape_duration_seconds"}
+
+
+async def test_concurrent_scrapes_share_one_set_of_api_calls(harness: Harness) -> None:
+    up = healthy(harness.fleet)
+    for name in up:  # slow answers (real seconds) so the two scrapes surely overlap
+        await harness.fleet.set_fault(name, FaultMode.NONE, delay=0.2)
+    first, second = await asyncio.gather(harness.metrics(), harness.metrics())
+    assert [first.value("btsync_up", node=n) for n in up] == [1] * len(up)
+    assert [second.value("btsync_up", node=n) for n in up] == [1] * len(up)
+    expo = await harness.metrics()
+    for name in up:
+        # One fetch shared by the concurrent pair, one for this last scrape.
+        calls = expo.value(
+            "btsync_exporter_api_requests_total", node=name, method="get_speed", outcome="success"
+        )
+        assert calls == 2
