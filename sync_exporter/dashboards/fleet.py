@@ -34,6 +34,7 @@ _FILE = "btsync_folder_files"
 _SIZES = by_folder_id(_SIZE, COMPARABLE)
 _FILES = by_folder_id(_FILE, COMPARABLE)
 _REQUESTS = rate(sel("btsync_exporter_api_requests_total"))
+_SCRAPE_FAILURES = rate(sel("btsync_exporter_node_scrape_failures_total"))
 _FAILED = rate(sel("btsync_exporter_api_requests_total", extra='outcome!="success"'))
 
 IN_ERROR = f"count({sel('btsync_folder_error_code', FOLDER)} != 0) or vector(0)"
@@ -324,6 +325,16 @@ def _exporter() -> Row:
                     legend="{{method}}",
                 ),
             ),
+            timeseries(
+                "Failed node scrapes by reason",
+                "Scrapes per second in which a node was down, by the reason (timeout, "
+                "connect_error, auth_error, ...). No data means no failure in the range.",
+                "ops",
+                Target(
+                    f"sum by (node, reason) ({_SCRAPE_FAILURES})",
+                    legend="{{node}}: {{reason}}",
+                ),
+            ),
             table(
                 "Exporter instances",
                 "Each scrape target of the exporter: whether Prometheus reached it, its "
@@ -344,7 +355,8 @@ def _exporter() -> Row:
                     "Value #B": "Up",
                     "Value #C": "Last reload OK",
                 },
-                width=12,
+                width=24,
+                height=6,
             ),
         ),
     )
