@@ -294,18 +294,22 @@ def parse_tunables(text: str, *, source: str = "<tunables>") -> Tunables:
     def duration(key: str, default: int) -> int:
         return (check.duration(root[key], key) if key in root else None) or default
 
+    selector = matchers("selector", base.selector)
+    comparable = matchers("comparable_copies", base.comparable_copies)
     runbook = check.text(root["runbook_url"], "runbook_url") if "runbook_url" in root else None
+    change_window = duration("change_window", base.change_window_ms)
+    change_memory = duration("change_memory", base.change_memory_ms)
     labels = _parse_labels(check, root["labels"]) if "labels" in root else None
     alerts = dict(base.alerts)
     if "alerts" in root:
         for name, value in check.mapping(root["alerts"], "alerts", ALERT_NAMES).items():
             alerts[name] = _parse_alert(check, name, value, base.alerts[name])
     tunables = Tunables(
-        selector=matchers("selector", base.selector),
-        comparable_copies=matchers("comparable_copies", base.comparable_copies),
+        selector=selector,
+        comparable_copies=comparable,
         runbook_url=runbook or base.runbook_url,
-        change_window_ms=duration("change_window", base.change_window_ms),
-        change_memory_ms=duration("change_memory", base.change_memory_ms),
+        change_window_ms=change_window,
+        change_memory_ms=change_memory,
         labels=base.labels if labels is None else labels,
         alerts=alerts,
     )
