@@ -175,7 +175,8 @@ def render_landing(
 <p>{escape(summary)} State as of each node's last scrape; this page does not scrape.</p>
 <table id="nodes">
 <thead><tr><th>Node</th><th>URL</th><th>State</th><th>Version</th><th>OS</th><th>Folders</th>
-<th title="distinct peers across the node's folders">Peers</th><th>Last error</th><th>Last scrape</th><th>Probe</th></tr></thead>
+<th title="distinct peers across the node's folders">Peers</th>
+<th>Last error</th><th>Last scrape</th><th>Probe</th></tr></thead>
 <tbody>
 {rows}
 </tbody>
