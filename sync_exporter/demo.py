@@ -1,0 +1,345 @@
+"""``sync-exporter demo``: a simulated Sync fleet plus the exporter, with nothing to configure.
+
+The demo is the first thing a new user runs, so it uses the real pieces end to end: the
+bundled ``demo`` scenario runs as real HTTP nodes, the exporter reads a real config file
+(written to a temporary folder, passwords in ``password_file``\\ s, exactly what a user
+would write), and ``--with-prometheus`` starts Debian's Prometheus with the bundled
+alert rules (durations scaled down, every alert labelled ``demo_only``) so alerts fire
+within minutes instead of hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from aiohttp import web
+
+from sync_exporter.exporter_cli import ListenAddress, parse_listen_address
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_PORT = 8881
+DEFAULT_PROMETHEUS_ADDRESS = "127.0.0.1:9090"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """What the demo runs and where."""
+
+    listen: ListenAddress
+    base_port: int
+    seed: int
+    scenario: str
+    with_prometheus: bool
+    prometheus_listen: ListenAddress
+    workdir: Path | None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``demo`` subcommand's argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="sync-exporter demo",
+        description="Start a simulated Sync fleet (the bundled 'demo' scenario) and the "
+        "exporter in front of it. Stop with Ctrl-C.",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        type=parse_listen_address,
+        default=parse_listen_address(":9888"),
+        metavar="[HOST]:PORT",
+        help="where the exporter listens (default: :9888; port 0 picks a free port)",
+    )
+    parser.add_argument(
+        "--sim.base-port",
+        dest="base_port",
+        type=int,
+        default=DEFAULT_BASE_PORT,
+        metavar="PORT",
+        help=f"first simulated node's API port on 127.0.0.1, the others follow "
+        f"(default: {DEFAULT_BASE_PORT}; 0 picks free ports)",
+    )
+    parser.add_argument(
+        "--sim.scenario",
+        dest="scenario",
+        default="demo",
+        metavar="NAME|FILE",
+        help="simulator scenario: a bundled name (demo, healthy, timeline) or a YAML file",
+    )
+    parser.add_argument("--sim.seed", dest="seed", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--with-prometheus",
+        action="store_true",
+        help="also start Prometheus (Debian's 'prometheus' package) scraping the exporter "
+        "every 5s with the bundled alert rules, durations scaled down for the demo",
+    )
+    parser.add_argument(
+        "--prometheus.listen-address",
+        dest="prometheus_listen",
+        type=parse_listen_address,
+        default=parse_listen_address(DEFAULT_PROMETHEUS_ADDRESS),
+        metavar="[HOST]:PORT",
+        help=f"where that Prometheus listens (default: {DEFAULT_PROMETHEUS_ADDRESS})",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the generated exporter config (and Prometheus data) here instead of a "
+        "temporary folder that is removed on exit",
+    )
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the demo until SIGINT/SIGTERM; 2 on bad flags, 1 when a port is taken."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    if not 0 <= args.base_port <= 65535:
+        parser.print_usage(sys.stderr)
+        print("sync-exporter demo: --sim.base-port must be 0..65535", file=sys.stderr)
+        return 2
+    options = DemoOptions(
+        listen=args.listen,
+        base_port=args.base_port,
+        seed=args.seed,
+        scenario=args.scenario,
+        with_prometheus=args.with_prometheus,
+        prometheus_listen=args.prometheus_listen,
+        workdir=args.workdir,
+    )
+    from sync_exporter.logs import setup_logging
+
+    setup_logging("info", "logfmt")
+    try:
+        return asyncio.run(_run(options))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _host(address: ListenAddress) -> str:
+    """Return the host to print in URLs for a listen address."""
+    if address.host in (None, "", "0.0.0.0", "::"):  # noqa: S104 - only formats a URL
+        return "localhost"
+    return f"[{address.host}]" if ":" in address.host else address.host
+
+
+def write_exporter_config(workdir: Path, nodes: Sequence[tuple[str, str, str, str]]) -> Path:
+    """Write the exporter config for ``(name, url, login, password)`` nodes; return its path.
+
+    Passwords go to one ``password_file`` per node (mode 0600), as a user should do it:
+    the config file itself then holds nothing secret.
+    """
+    secrets_dir = workdir / "secrets"
+    secrets_dir.mkdir(mode=0o700, exist_ok=True)
+    entries = []
+    for name, url, login, password in nodes:
+        password_file = secrets_dir / name
+        password_file.touch(mode=0o600)
+        password_file.write_text(password + "\n", encoding="utf-8")
+        entries.append(
+            {"name": name, "url": url, "username": login, "password_file": str(password_file)}
+        )
+    config = {"defaults": {"timeout": "5s", "max_concurrency": 8}, "nodes": entries}
+    path = workdir / "sync-exporter.yml"
+    path.write_text(
+        "# Written by `sync-exporter demo` for its simulated fleet.\n"
+        + yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _prometheus_config(exporter: str, rules: Path) -> str:
+    config = {
+        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "rule_files": [str(rules)],
+        "scrape_configs": [
+            {
+                "job_name": "btsync",
+                "scrape_timeout": "4s",
+                "static_configs": [{"targets": [exporter]}],
+            }
+        ],
+    }
+    return "# Written by `sync-exporter demo --with-prometheus`.\n" + yaml.safe_dump(
+        config, sort_keys=False
+    )
+
+
+async def _start_prometheus(
+    workdir: Path, exporter: str, listen: ListenAddress
+) -> asyncio.subprocess.Process | None:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        log.warning(
+            "prometheus not found, going on without it",
+            extra={"hint": "apt-get install -y prometheus"},
+        )
+        return None
+    from sync_exporter.alerting.render import write_demo_rules
+
+    rules = write_demo_rules(workdir / "btsync-demo.rules.yml")
+    config = workdir / "prometheus.yml"
+    config.write_text(_prometheus_config(exporter, rules), encoding="utf-8")
+    address = f"{listen.host or ''}:{listen.port}"
+    return await asyncio.create_subprocess_exec(
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={workdir / 'prometheus-data'}",
+        f"--web.listen-address={address}",
+        "--log.level=warn",
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def _run(options: DemoOptions) -> int:
+    from sync_exporter.config import load_config
+    from sync_exporter.server import Settings, create_app
+    from sync_exporter.simulator.fleet import Fleet
+
+    fleet = Fleet.from_scenario(options.scenario, seed=options.seed)
+    try:
+        await fleet.start("127.0.0.1", options.base_port, realtime=True)
+    except OSError as exc:
+        print(
+            f"sync-exporter demo: cannot start the simulated nodes on ports "
+            f"{options.base_port}+: {exc.strerror or exc} (try --sim.base-port 0)",
+            file=sys.stderr,
+        )
+        return 1
+    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="sync-exporter-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    runner: web.AppRunner | None = None
+    prometheus: asyncio.subprocess.Process | None = None
+    try:
+        nodes = [(name, node.url, *fleet.credentials(name)) for name, node in fleet.nodes.items()]
+        config_file = write_exporter_config(workdir, nodes)
+        settings = Settings(
+            config=load_config(config_file), config_file=config_file, handle_sighup=True
+        )
+        runner = web.AppRunner(create_app(settings), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, options.listen.host, options.listen.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            print(
+                f"sync-exporter demo: cannot listen on {options.listen.host or ''}:"
+                f"{options.listen.port}: {exc.strerror or exc} "
+                f"(try --web.listen-address :0)",
+                file=sys.stderr,
+            )
+            return 1
+        port = _bound_port(runner, options.listen.port)
+        exporter = f"{_host(options.listen)}:{port}"
+        if options.with_prometheus:
+            prometheus = await _start_prometheus(workdir, exporter, options.prometheus_listen)
+        print(_banner(fleet, exporter, config_file, prometheus, options), flush=True)
+        await _wait_for_signal()
+        return 0
+    finally:
+        if prometheus is not None and prometheus.returncode is None:
+            prometheus.terminate()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(prometheus.wait(), 10)
+        if runner is not None:
+            await runner.cleanup()
+        await fleet.stop()
+        if options.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _bound_port(runner: web.AppRunner, asked: int) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return asked
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _banner(
+    fleet: object,
+    exporter: str,
+    config_file: Path,
+    prometheus: asyncio.subprocess.Process | None,
+    options: DemoOptions,
+) -> str:
+    from sync_exporter.simulator.fleet import Fleet
+
+    assert isinstance(fleet, Fleet)
+    first = next(iter(fleet.nodes))
+    login, _ = fleet.credentials(first)
+    lines = [
+        "sync-exporter demo is running. Stop it with Ctrl-C.",
+        "",
+        f"  Landing page   http://{exporter}/",
+        f"  All nodes      http://{exporter}/metrics",
+        f"  One node       http://{exporter}/probe?target={first}",
+        f"  Exporter config (passwords in password files): {config_file}",
+    ]
+    if prometheus is not None:
+        prom = f"{_host(options.prometheus_listen)}:{options.prometheus_listen.port}"
+        lines += [
+            f"  Prometheus     http://{prom}/alerts  (demo-only rules: durations scaled down,",
+            '                 alerts labelled demo_only="true"; the first fire within minutes)',
+        ]
+    lines += ["", "Simulated Sync nodes (API v1, basic auth; password in the file above):"]
+    for name, node in fleet.nodes.items():
+        state = "DOWN (connection refused, on purpose)" if _is_down(node) else "up"
+        lines.append(f"  {name:<10} {node.url}  {state}")
+    lines += [
+        "",
+        "Ask a node yourself:",
+        f'  curl -u {login}:"$(cat {config_file.parent / "secrets" / first})" '
+        f"'{fleet.nodes[first].url}/api?method=get_folders'",
+        "",
+        "Prometheus scrape config to paste (see README for the /probe variant):",
+        "  scrape_configs:",
+        "    - job_name: btsync",
+        "      scrape_interval: 30s",
+        "      scrape_timeout: 20s",
+        "      static_configs:",
+        f'        - targets: ["{exporter}"]',
+    ]
+    return "\n".join(lines)
+
+
+def _is_down(node: object) -> bool:
+    from sync_exporter.simulator.node import SimNode
+    from sync_exporter.simulator.state import FaultMode
+
+    return isinstance(node, SimNode) and node.state.faults.mode is FaultMode.DOWN
+
+
+def free_port() -> int:
+    """Return a currently free TCP port on 127.0.0.1 (for tests that start the demo)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
