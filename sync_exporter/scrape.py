@@ -104,16 +104,17 @@ class Scraper:
         return MappingProxyType(self._last)
 
     async def forget(self, keep: Collection[str]) -> None:
-        """Close the sessions and drop the state of nodes not named in ``keep``.
+        """Drop the state of nodes not named in ``keep`` and close their sessions.
 
-        Call after a reload removed nodes, so their connections do not linger.
+        Call after a reload removed nodes, so their connections do not linger. Returns at
+        once: a session is closed in the background when its fetch in flight (bounded by
+        its deadline) is over, so a reload never waits for a slow node.
         """
         for name in [n for n in self._nodes if n not in keep]:
-            self._retire(self._nodes.pop(name))
-            self._last.pop(name, None)
+            self._retire(self._nodes[name])
         for name in [n for n in self._last if n not in keep]:
             del self._last[name]
-        await self._drain_closing()
+        await asyncio.sleep(0)  # let sessions with nothing in flight close now
 
     async def close(self) -> None:
         """Cancel fetches in flight and close every session."""

@@ -138,7 +138,7 @@ async def test_api_disabled_and_down_nodes(
 
 
 async def test_a_hanging_node_times_out_within_the_deadline(
-    start_node: StartNode, rng: random.Random, scraper: Scraper
+    start_node: StartNode, rng: random.Random, scraper: Scraper, observer: RecordingObserver
 ) -> None:
     good = await start_node(sample_state("good", rng))
     stuck = await start_node(sample_state("stuck", rng))
@@ -152,6 +152,10 @@ async def test_a_hanging_node_times_out_within_the_deadline(
     assert 0.9 <= elapsed < 2.5
     assert healthy.up
     assert (hung.up, hung.outcome, hung.error) == (False, Outcome.TIMEOUT, "timed out after 1s")
+    # the requests cut off by the deadline are counted as timeouts, each once
+    cut = {c.method for c in observer.calls if c.node == "stuck"}
+    assert cut == {"get_speed", "get_folders", "get_version", "get_os"}
+    assert observer.count(node="stuck", outcome=Outcome.TIMEOUT) == 4
 
 
 async def test_the_node_timeout_bounds_the_node_when_it_is_shorter(
@@ -434,3 +438,17 @@ async def test_a_scenario_fleet_scrapes_to_its_truth_with_one_id_per_shared_fold
         assert len({next(iter(ids)) for ids in ids_by_folder.values()}) == len(ids_by_folder)
         holders = {f.type for s in snapshots for f in s.folders}
         assert holders == {"read_write", "read_only", "encrypted"}
+
+
+async def test_forget_never_waits_for_a_slow_node(sim: SimNode, scraper: Scraper) -> None:
+    sim.state.faults.mode = FaultMode.HANG
+    pending = asyncio.create_task(
+        scraper.scrape([node_config(sim, "alpha", timeout=1.0)], timeout=5.0)
+    )
+    await asyncio.sleep(0.1)  # real time: let the requests reach the hanging node
+    started = time.perf_counter()
+    await scraper.forget([])
+    assert time.perf_counter() - started < 0.5
+    (snapshot,) = await pending  # the removed node's fetch still ends by its deadline
+    assert snapshot.outcome is Outcome.TIMEOUT
+    assert "alpha" not in scraper.last()  # a removed node's late result is not kept
