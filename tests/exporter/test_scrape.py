@@ -6,10 +6,11 @@ import asyncio
 import dataclasses
 import random
 import time
+from pathlib import Path
 
 import pytest
 
-from sync_exporter.config import FolderRule
+from sync_exporter.config import FolderRule, TLSConfig
 from sync_exporter.credentials import LiteralPassword
 from sync_exporter.folder_id import folder_id
 from sync_exporter.model import NodeSnapshot, Outcome, SharedSecrets
@@ -452,3 +453,15 @@ async def test_forget_never_waits_for_a_slow_node(sim: SimNode, scraper: Scraper
     (snapshot,) = await pending  # the removed node's fetch still ends by its deadline
     assert snapshot.outcome is Outcome.TIMEOUT
     assert "alpha" not in scraper.last()  # a removed node's late result is not kept
+
+
+async def test_unloadable_tls_files_mark_only_that_node_down(
+    sim: SimNode, scraper: Scraper, tmp_path: Path
+) -> None:
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate\n")
+    broken = node_config(sim, "tls", url="https://127.0.0.1:1", tls=TLSConfig(ca_file=bogus))
+    down, up = await scraper.scrape([broken, node_config(sim, "alpha")], timeout=5.0)
+    assert (down.up, down.outcome) == (False, Outcome.CONNECT_ERROR)
+    assert down.error == "cannot load the TLS files for this node"
+    assert up.up
