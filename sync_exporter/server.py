@@ -113,7 +113,7 @@ class Exporter:
             except OSError as exc:
                 error = f"{path}: cannot read the file: {exc.strerror or type(exc).__name__}"
             except Exception as exc:  # a loader bug must not take the exporter down
-                log.exception("unexpected error while loading the config")
+                # No traceback: its text could quote a line of the file, password included.
                 error = f"{path}: unexpected {type(exc).__name__} while loading"
             else:
                 self.config = config
