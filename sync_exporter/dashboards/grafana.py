@@ -127,7 +127,7 @@ class Variable:
             "multi": True,
             "name": self.name,
             "options": [],
-            "query": {"qryType": 1, "query": self.query, "refId": "PrometheusVariableQueryEditor"},
+            "query": self.query,
             "refresh": 2,
             "regex": "",
             "skipUrlSync": False,

@@ -168,8 +168,9 @@ def test_template_filter_variables(committed: dict[str, dict[str, Any]], variabl
         assert var["allValue"] == ".+", name
         # template-on-time-change-reload-rule: values follow the chosen time range.
         assert var["refresh"] == 2, name
-        assert var["query"]["query"].startswith("label_values("), name
-        assert var["query"]["query"].endswith(f", {variable})"), name
+        assert var["query"] == var["definition"], name
+        assert var["query"].startswith("label_values("), name
+        assert var["query"].endswith(f", {variable})"), name
 
 
 def test_variables_chain_job_node_folder(committed: dict[str, dict[str, Any]]) -> None:

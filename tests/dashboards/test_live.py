@@ -3,7 +3,7 @@
 The simulated demo fleet runs in real time, the exporter serves it on loopback, and
 Debian's Prometheus scrapes it every second with the project's alert rules loaded (so
 the ALERTS series exist). The test then does what Grafana does: it resolves the
-variables through Prometheus' label API, fills them in (All, one folder chosen by a path
+dashboards' variables through Prometheus' label API, fills them in (All, one folder chosen by a path
 full of regex and string metacharacters, one node), sends each panel's query as a range
 query (graphs) or an instant query (tables), and requires data back, with every label
 its legend prints on every series and every table column on some row.
@@ -15,6 +15,7 @@ rate() needs to have two points: under 10 s here.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -110,10 +111,15 @@ class PrometheusAPI:
             assert response.status == 200, body
             return body["data"]
 
-    async def label_values(self, label: str, match: str) -> list[str]:
-        """``label_values(match, label)`` as Grafana resolves a variable."""
-        values: list[str] = await self._get(f"/api/v1/label/{label}/values", {"match[]": match})
-        return values
+    async def resolve(self, definition: str, values: Mapping[str, str]) -> list[str]:
+        """Return a ``label_values(match, label)`` variable's options, as Grafana asks for them."""
+        found = re.fullmatch(r"label_values\((.*), *(\w+)\)", definition)
+        assert found, definition
+        match = substitute(found.group(1), values, RATE_INTERVAL)
+        options: list[str] = await self._get(
+            f"/api/v1/label/{found.group(2)}/values", {"match[]": match}
+        )
+        return options
 
     async def instant(self, promql: str) -> list[dict[str, Any]]:
         """An instant query at now (table panels)."""
@@ -162,6 +168,16 @@ async def problem(api: PrometheusAPI, case: Case) -> str | None:
     return None
 
 
+def variable_queries(dashboards: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Return each query variable's definition; every dashboard must define them alike."""
+    found: dict[str, str] = {}
+    for dashboard in dashboards.values():
+        for variable in dashboard["templating"]["list"]:
+            if variable["type"] == "query":
+                assert found.setdefault(variable["name"], variable["query"]) == variable["query"]
+    return found
+
+
 def demo_config(fleet: Fleet, path: Path) -> Path:
     """Write an exporter config naming every node of ``fleet``."""
     nodes = []
@@ -197,6 +213,7 @@ async def test_every_panel_shows_data_from_the_demo_fleet(
     aiohttp_client: Any,
     prometheus_bin: Path,
     queries: list[PanelQuery],
+    committed: dict[str, dict[str, Any]],
     tmp_path: Path,
 ) -> None:
     config_file = demo_config(demo_fleet, tmp_path / "sync-exporter.yml")
@@ -213,20 +230,21 @@ async def test_every_panel_shows_data_from_the_demo_fleet(
         api = PrometheusAPI(session, base)
         await api.wait_ready()
 
-        # The variables, resolved the way Grafana resolves them.
-        jobs = await api.label_values("job", "btsync_up")
+        # The variables, resolved from the dashboards' own definitions as Grafana does.
+        variables = variable_queries(committed)
+        jobs = await api.resolve(variables["job"], {})
         assert JOB in jobs
-        nodes = await api.label_values("node", f'btsync_up{{job=~"{JOB}"}}')
+        job = {"job": grafana_regex([JOB])}
+        nodes = await api.resolve(variables["node"], job)
         assert sorted(nodes) == sorted(demo_fleet.nodes)
-        folders = await api.label_values(
-            "folder", f'btsync_folder_info{{job=~"{JOB}", node=~".+"}}'
-        )
+        folders = await api.resolve(variables["folder"], {**job, "node": ".+"})
+        assert len(folders) >= 5
         # The hardest folder to select: the longest path with a backslash, if any.
         folder = max(folders, key=lambda f: ("\\" in f, len(f), f))
         holders = await api.instant(f'btsync_peer_info{{job="{JOB}"}}')
         busiest = max(nodes, key=lambda n: (sum(s["metric"]["node"] == n for s in holders), n))
 
-        all_values = {"job": grafana_regex([JOB]), "node": ".+", "folder": ".+"}
+        all_values = {**job, "node": ".+", "folder": ".+"}
         selections: dict[str, dict[str, str]] = {
             "All": all_values,
             f"folder={folder}": {**all_values, "folder": grafana_regex([folder])},
