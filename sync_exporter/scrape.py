@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -200,6 +201,20 @@ class Scraper:
             snapshot = _down(
                 node, err.outcome, str(err), time.perf_counter() - started, self._clock()
             )
+        except Exception as exc:  # a bug must not take every other node's series down
+            kind = type(_leaf(exc)).__name__
+            # The traceback's frames only (code, never values), since a value could be a secret.
+            _log.error(
+                "unexpected error while scraping a node",
+                extra={"node": node.name, "err": kind, "where": _frames(exc)},
+            )
+            snapshot = _down(
+                node,
+                Outcome.INVALID_RESPONSE,
+                f"internal error ({kind}); see the exporter log",
+                time.perf_counter() - started,
+                self._clock(),
+            )
         _log.debug(
             "node scraped",
             extra={
@@ -349,6 +364,20 @@ def _down(
         error=message,
         timestamp=now,
     )
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first real exception inside (possibly nested) TaskGroup exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _frames(exc: BaseException) -> str:
+    """Where ``exc`` was raised: file, line and function of each frame, no message."""
+    leaf = _leaf(exc)
+    summary = traceback.extract_tb(leaf.__traceback__)
+    return " <- ".join(f"{f.name} ({f.filename}:{f.lineno})" for f in reversed(summary))
 
 
 async def _close_state(state: _NodeState) -> None:

@@ -465,3 +465,27 @@ async def test_unloadable_tls_files_mark_only_that_node_down(
     assert (down.up, down.outcome) == (False, Outcome.CONNECT_ERROR)
     assert down.error == "cannot load the TLS files for this node"
     assert up.up
+
+
+class ExplodingObserver:
+    """A self-metrics bug: observing the first request raises."""
+
+    def observe(self, node: str, method: str, outcome: Outcome, seconds: float) -> None:
+        """Fail."""
+        raise RuntimeError(f"cannot record {node}/{method}")
+
+
+async def test_an_exporter_bug_marks_the_node_down_instead_of_failing_the_scrape(
+    sim: SimNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    scraper = Scraper(observer=ExplodingObserver())
+    try:
+        (snapshot,) = await scraper.scrape([node_config(sim, "alpha")], timeout=5.0)
+    finally:
+        await scraper.close()
+    assert (snapshot.up, snapshot.outcome) == (False, Outcome.INVALID_RESPONSE)
+    assert snapshot.error == "internal error (RuntimeError); see the exporter log"
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage() == "unexpected error while scraping a node"
+    assert getattr(record, "node", None) == "alpha"
+    assert "observe" in getattr(record, "where", "")
