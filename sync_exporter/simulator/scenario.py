@@ -529,6 +529,8 @@ def _parse_holders(
             errors.add(_join(hpath, "size"), f"larger than the folder ({folder_size} bytes)")
         if "files" in checked:
             files = _get(errors, checked, hpath, "files", _int, folder_files)
+            if files > folder_files:
+                errors.add(_join(hpath, "files"), f"more than the folder ({folder_files} files)")
         else:
             files = folder_files if size >= folder_size else folder_files * size // folder_size
         growth = _parse_growth(errors, _join(hpath, "growth"), checked.get("growth"))

@@ -186,6 +186,12 @@ class World:
         self._shared: dict[str, _Shared] = {
             spec.name: self._share(spec) for spec in scenario.folders
         }
+        #: (node, secret) -> scenario folder name; secrets never change, so built once.
+        self._names = {
+            (node, holder.secret): name
+            for name, shared in self._shared.items()
+            for node, holder in shared.holders.items()
+        }
         self._fire_due_events()
         self._step(self.started_at, moving=False)
 
@@ -425,11 +431,7 @@ class World:
 
     def folder_name_of(self, node: str, secret: str) -> str | None:
         """Return the scenario folder name of ``node``'s folder ``secret``, or None."""
-        for name, shared in self._shared.items():
-            holder = shared.holders.get(node)
-            if holder is not None and holder.secret == secret:
-                return name
-        return None
+        return self._names.get((node, secret))
 
     def secret_of(self, folder: str, node: str) -> str:
         """Return the secret ``node`` holds for scenario folder ``folder``."""

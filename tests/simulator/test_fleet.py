@@ -6,6 +6,7 @@ Simulated time moves only through ``fleet.advance``; the only real waiting is th
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from sync_exporter.simulator.clock import WallClock
 from sync_exporter.simulator.fleet import Fleet
 from sync_exporter.simulator.scenario import parse_scenario_text
 from sync_exporter.simulator.state import FaultMode
@@ -310,3 +312,16 @@ async def test_a_realtime_fleet_refuses_manual_advance(make_fleet: FleetFactory)
     with pytest.raises(ValueError, match="follows the wall clock"):
         fleet.advance(1)
     assert fleet.world.elapsed == 0
+
+
+async def test_a_realtime_fleet_follows_the_wall_clock(make_fleet: FleetFactory) -> None:
+    # Realtime means simulated time *is* wall time, so this one test waits (about 1 s).
+    fleet = await make_fleet("healthy", clock=WallClock(), realtime=True)
+    async with asyncio.timeout(10):
+        while fleet.world.elapsed < 1:  # noqa: ASYNC110 - the fleet task owns the state
+            await asyncio.sleep(0.05)
+    nas = fleet.nodes["nas"].state
+    synced = [p.synced for f in nas.folders.values() for p in f.peers.values()]
+    assert synced
+    assert all(abs(s - time.time()) < 5 for s in synced)
+    assert nas.upload_speed > 0  # photos keeps growing on nas; the others fetch it

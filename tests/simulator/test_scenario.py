@@ -144,9 +144,10 @@ events:
         ),
         (
             "nodes: [{name: a}]\nfolders: [{name: f, size: 10, nodes: {a: {mode: read_only, "
-            "size: 20, growth: {bytes_per_second: 1}}}}]",
+            "size: 20, files: 3, growth: {bytes_per_second: 1}}}}]",
             [
                 "folders[0].nodes.a.size: larger than the folder (10 bytes)",
+                "folders[0].nodes.a.files: more than the folder (1 files)",
                 "folders[0].nodes.a.growth: only a read_write node can write, not read_only",
             ],
         ),
