@@ -115,8 +115,9 @@ METRICS: tuple[MetricDef, ...] = (
     _m(
         "btsync_folder_info",
         "gauge",
-        "Always 1; folder_id is a short hash of the folder's read-only secret (get_secrets), "
-        "equal on every node that holds the folder; type is get_folders.type.",
+        "Always 1; folder_id is a short hash of the weakest secret every holder can derive "
+        "(get_secrets: encryption, else read_only), equal on every node that holds the "
+        "folder; type is get_folders.type.",
         "node folder folder_id type",
         "folder",
     ),
