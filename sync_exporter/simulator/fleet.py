@@ -122,8 +122,9 @@ class Fleet:
     ) -> None:
         """Listen: node i on ``base_port + i`` (every node ephemeral when 0).
 
-        ``realtime`` starts a task that moves the world with the wall clock (a ManualClock
-        is advanced by the wall time that passed). ``control_port`` also serves the
+        ``realtime`` starts a task that moves the world with the wall clock; a ManualClock
+        that has not moved yet is first set to the present, then advanced by the wall time
+        that passes, so timestamps such as ``synced`` are real. ``control_port`` also serves the
         ``/_sim`` API alone on that port (0: ephemeral), reachable when nodes are down.
         Nodes that are down from the start get their port, then close it.
         """
@@ -144,6 +145,8 @@ class Fleet:
             await self.stop()
             raise
         self.realtime = realtime
+        if realtime and isinstance(self.clock, ManualClock) and self.world.elapsed == 0:
+            self.world.move_to_present()
         if realtime:
             self._ticker = asyncio.get_running_loop().create_task(self._follow_wall_clock())
 

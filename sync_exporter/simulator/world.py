@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -294,6 +295,21 @@ class World:
             raise WorldError(f"seconds must be a finite number >= 0, got {seconds}")
         self.clock.advance(seconds)
         self.catch_up()
+
+    def move_to_present(self) -> None:
+        """Move an unstarted world's ManualClock to the wall clock (a realtime fleet).
+
+        Only before the first tick: the start itself moves, so scheduled events keep
+        their offsets and ``synced`` stamps are in the present, not in 2026-01-01.
+        """
+        if self._ticks or not isinstance(self.clock, ManualClock):
+            raise WorldError("only a world that has not moved, on a ManualClock, can be rebased")
+        shift = time.time() - self.clock.now()
+        if shift <= 0:
+            return
+        self.clock.advance(shift)
+        self.started_at = self.clock.now()
+        self._step(self.started_at, moving=False)
 
     def catch_up(self) -> int:
         """Evolve every tick due by the clock's current time; return how many ran."""

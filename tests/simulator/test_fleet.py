@@ -312,6 +312,12 @@ async def test_a_realtime_fleet_refuses_manual_advance(make_fleet: FleetFactory)
     with pytest.raises(ValueError, match="follows the wall clock"):
         fleet.advance(1)
     assert fleet.world.elapsed == 0
+    # Its ManualClock was moved to the present, so what nodes report is dated today.
+    assert abs(fleet.clock.now() - time.time()) < 5
+    nas = fleet.nodes["nas"].state
+    assert all(
+        abs(p.synced - time.time()) < 5 for f in nas.folders.values() for p in f.peers.values()
+    )
 
 
 async def test_a_realtime_fleet_follows_the_wall_clock(make_fleet: FleetFactory) -> None:
