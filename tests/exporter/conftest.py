@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import pytest
@@ -304,15 +304,28 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
+class TLSFront(Protocol):
+    """Start a TLS relay in front of a node and return its https URL."""
+
+    def __call__(self, node: SimNode, *, client_cert: bool = False) -> Awaitable[str]: ...
+
+
 @pytest.fixture
-async def tls_front(tls_files: TLSFiles) -> AsyncIterator[Callable[[SimNode], Awaitable[str]]]:
-    """Put a TLS-terminating TCP relay in front of a node (what an https webui looks like)."""
+async def tls_front(tls_files: TLSFiles) -> AsyncIterator[TLSFront]:
+    """Put a TLS-terminating TCP relay in front of a node (what an https webui looks like).
+
+    With ``client_cert=True`` the relay demands a client certificate signed by the test
+    certificate (which is its own CA), as a reverse proxy doing mutual TLS would.
+    """
     servers: list[asyncio.Server] = []
     relays: set[asyncio.Future[tuple[None, None]]] = set()
 
-    async def front(node: SimNode) -> str:
+    async def front(node: SimNode, *, client_cert: bool = False) -> str:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(tls_files.cert, tls_files.key)
+        if client_cert:
+            context.load_verify_locations(tls_files.cert)
+            context.verify_mode = ssl.CERT_REQUIRED
 
         async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:

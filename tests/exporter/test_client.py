@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ from .conftest import (
     RecordingObserver,
     StartNode,
     TLSFiles,
+    TLSFront,
     all_secrets,
     node_config,
     sample_state,
@@ -268,8 +270,6 @@ async def test_no_error_message_log_record_or_traceback_carries_a_secret(
 
 # -- TLS ------------------------------------------------------------------------------
 
-TLSFront = Callable[[SimNode], Awaitable[str]]
-
 
 async def test_tls_self_signed_is_refused_by_default(
     sim: SimNode, client_for: ClientFor, tls_front: TLSFront, observer: RecordingObserver
@@ -295,3 +295,17 @@ async def test_tls_insecure_skip_verify_accepts_any_certificate(
     url = await tls_front(sim)
     config = node_config(sim, "tls", url=url, tls=TLSConfig(insecure_skip_verify=True))
     assert await client_for(config).get_version() == sim.state.version
+
+
+async def test_tls_client_certificate_is_presented_when_configured(
+    sim: SimNode, client_for: ClientFor, tls_front: TLSFront, tls_files: TLSFiles
+) -> None:
+    url = await tls_front(sim, client_cert=True)
+    trusted = TLSConfig(ca_file=tls_files.cert)
+    anonymous = client_for(node_config(sim, "mtls", url=url, tls=trusted))
+    with pytest.raises(SyncTransportError) as caught:
+        await anonymous.get_speed()
+    assert caught.value.outcome is Outcome.CONNECT_ERROR
+    with_cert = dataclasses.replace(trusted, cert_file=tls_files.cert, key_file=tls_files.key)
+    client = client_for(node_config(sim, "mtls", url=url, tls=with_cert))
+    assert (await client.get_speed()).download == sim.state.download_speed
