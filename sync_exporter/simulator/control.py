@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -255,11 +256,13 @@ def _flag(value: str, name: str) -> bool:
     raise _BadRequest(f"{name}: expected 1 or 0, got {value!r}")
 
 
+@dataclass(frozen=True, slots=True)
 class _Endpoint:
     """A documented route: method, path and the handler's name on _Control."""
 
-    def __init__(self, method: str, path: str, handler: str) -> None:
-        self.method, self.path, self.handler = method, path, handler
+    method: str
+    path: str
+    handler: str
 
 
 #: Every control route (also the answer to ``GET /_sim``).
@@ -279,7 +282,17 @@ ENDPOINTS: tuple[_Endpoint, ...] = (
 def control_routes(fleet: Fleet) -> list[web.RouteDef]:
     """Return the ``/_sim`` routes for ``fleet`` (added to every node's application)."""
     control = _Control(fleet)
-    return [web.route(e.method, e.path, _guard(getattr(control, e.handler))) for e in ENDPOINTS]
+    routes = [web.route(e.method, e.path, _guard(getattr(control, e.handler))) for e in ENDPOINTS]
+    routes.append(web.route("*", "/_sim/{tail:.*}", _unknown))
+    return routes
+
+
+async def _unknown(request: web.Request) -> web.StreamResponse:
+    """Anything else under /_sim: a JSON 404 that says where the list is."""
+    return _json(
+        {"error": f"{request.method} {request.path}: no such control endpoint (see GET /_sim)"},
+        404,
+    )
 
 
 def control_app(fleet: Fleet) -> web.Application:

@@ -282,3 +282,14 @@ async def test_control_port_stays_reachable_with_every_node_down(
     # The control port serves nothing but /_sim.
     async with http_session.get(fleet.control_url + "/api?method=get_os") as response:
         assert response.status == 404
+
+
+async def test_unknown_control_paths_and_methods_get_json_404(control: Control) -> None:
+    assert await control.get("/_sim/nope") == (
+        404,
+        {"error": "GET /_sim/nope: no such control endpoint (see GET /_sim)"},
+    )
+    assert await control.get("/_sim/advance") == (
+        404,
+        {"error": "GET /_sim/advance: no such control endpoint (see GET /_sim)"},
+    )
