@@ -20,6 +20,7 @@ from types import TracebackType
 from aiohttp import web
 
 from sync_exporter.simulator.clock import Clock, ManualClock
+from sync_exporter.simulator.control import control_app, control_routes
 from sync_exporter.simulator.node import SimNode
 from sync_exporter.simulator.scenario import Scenario, load_scenario, synthetic_scenario
 from sync_exporter.simulator.state import FaultMode
@@ -39,8 +40,6 @@ class Fleet:
         credentials: Mapping[str, tuple[str | None, str | None]],
         latency: float = 0.0,
     ) -> None:
-        from sync_exporter.simulator.control import control_routes
-
         self.world = world
         self.clock: Clock = world.clock
         self.realtime = False
@@ -151,8 +150,6 @@ class Fleet:
             self._ticker = asyncio.get_running_loop().create_task(self._follow_wall_clock())
 
     async def _start_control(self, host: str, port: int) -> None:
-        from sync_exporter.simulator.control import control_app
-
         self._control = web.AppRunner(control_app(self), access_log=None)
         await self._control.setup()
         site = web.TCPSite(self._control, host, port, reuse_address=True)
