@@ -331,3 +331,11 @@ async def test_a_realtime_fleet_follows_the_wall_clock(make_fleet: FleetFactory)
     assert synced
     assert all(abs(s - time.time()) < 5 for s in synced)
     assert nas.upload_speed > 0  # photos keeps growing on nas; the others fetch it
+
+
+async def test_synthetic_latency_delays_every_answer(fleet_client: Client) -> None:
+    async with Fleet.synthetic(nodes=1, folders=1, peers=0, latency=0.1) as fleet:
+        client = fleet_client(fleet, "node-0")
+        started = time.monotonic()
+        assert await client.ok("get_os") == {"os": "linux"}
+        assert time.monotonic() - started >= 0.1
