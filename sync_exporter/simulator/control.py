@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sync_exporter.simulator.scenario import ScenarioError, parse_scenario
+from sync_exporter.simulator.scenario import EventKind, ScenarioError, parse_scenario
 from sync_exporter.simulator.state import FaultMode, FolderState
 from sync_exporter.simulator.world import WorldError
 
@@ -97,18 +97,17 @@ class _Control:
         methods = body.get("methods", [])
         if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
             raise _BadRequest("methods: expected a list of API method names")
+        answer = {
+            "node": name,
+            "fault": {"mode": mode.value, "delay": delay, "methods": sorted(set(methods))},
+        }
+        if mode is FaultMode.DOWN and self._serving(request) == name:
+            world = self.fleet.world
+            return await _answer_first(
+                request, answer, lambda: world.set_fault(name, mode, delay=delay, methods=methods)
+            )
         await self.fleet.set_fault(name, mode, delay=delay, methods=methods)
-        faults = self.fleet.nodes[name].state.faults
-        return _json(
-            {
-                "node": name,
-                "fault": {
-                    "mode": faults.mode.value,
-                    "delay": faults.delay,
-                    "methods": sorted(faults.methods),
-                },
-            }
-        )
+        return _json(answer)
 
     async def folder_error(self, request: web.Request) -> web.StreamResponse:
         name, folder = self._folder(request)
@@ -159,11 +158,21 @@ class _Control:
         except ScenarioError as exc:
             messages = [m.removeprefix("events[0].") for m in exc.errors]
             raise _BadRequest("; ".join(messages)) from None
-        world.apply(parsed.events[0])
+        event = parsed.events[0]
+        if event.kind is EventKind.NODE_DOWN and event.node == self._serving(request):
+            return await _answer_first(request, {"applied": body}, lambda: world.apply(event))
+        world.apply(event)
         await self.fleet.settle()
         return _json({"applied": body})
 
     # -------------------------------------------------------------- lookups
+
+    def _serving(self, request: web.Request) -> str | None:
+        """Return the node whose port this request came in on (None: the control port)."""
+        transport = request.transport
+        sockname = transport.get_extra_info("sockname") if transport is not None else None
+        port = sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
+        return next((n for n, node in self.fleet.nodes.items() if node.port == port), None)
 
     def _node(self, request: web.Request) -> str:
         name = request.match_info["node"]
@@ -211,6 +220,21 @@ class _Control:
             "indexing": int(folder.indexing),
             "stalled": shared is not None and self.fleet.world.is_stalled(shared),
         }
+
+
+async def _answer_first(
+    request: web.Request, answer: dict[str, Any], act: Callable[[], None]
+) -> web.StreamResponse:
+    """Send ``answer`` before doing ``act``.
+
+    For a request that takes down the very node serving it: closing the listener first
+    would cut its own answer off.
+    """
+    response = _json(answer)
+    await response.prepare(request)
+    await response.write_eof()
+    act()
+    return response
 
 
 async def _body(request: web.Request, allowed: set[str] | None) -> dict[str, Any]:

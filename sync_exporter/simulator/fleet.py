@@ -224,7 +224,8 @@ class Fleet:
     async def settle(self) -> None:
         """Wait until every listener change started so far has happened."""
         while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+            # wait(), not gather(): a cancelled waiter must not cancel the changes themselves.
+            await asyncio.wait(list(self._pending))
 
     def _listener_changed(self, name: str, down: bool) -> None:
         """World hook: a node went down or came up; (re)bind its listener if serving."""

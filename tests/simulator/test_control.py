@@ -293,3 +293,24 @@ async def test_unknown_control_paths_and_methods_get_json_404(control: Control) 
         404,
         {"error": "GET /_sim/advance: no such control endpoint (see GET /_sim)"},
     )
+
+
+async def test_a_node_taking_itself_down_still_answers(
+    demo: Fleet, http_session: aiohttp.ClientSession, fleet_client: Client
+) -> None:
+    own = Control(http_session, demo.nodes["office"].url)
+    assert await own.post("/_sim/nodes/office/fault", {"mode": "down"}) == (
+        200,
+        {"node": "office", "fault": {"mode": "down", "delay": 0.0, "methods": []}},
+    )
+    await demo.settle()
+    with pytest.raises(aiohttp.ClientConnectorError):
+        await fleet_client(demo, "office").call("get_os")
+    vault = Control(http_session, demo.nodes["vault"].url)
+    assert await vault.post("/_sim/events", {"event": "node_down", "node": "vault"}) == (
+        200,
+        {"applied": {"event": "node_down", "node": "vault"}},
+    )
+    await demo.settle()
+    with pytest.raises(aiohttp.ClientConnectorError):
+        await fleet_client(demo, "vault").call("get_os")
