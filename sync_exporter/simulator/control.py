@@ -82,8 +82,12 @@ class _Control:
         if self.fleet.realtime:
             raise _BadRequest("the fleet runs in realtime; start it with --manual-clock", 409)
         self.fleet.advance(seconds)
+        answer = {"time": self.fleet.world.now, "elapsed": self.fleet.world.elapsed}
+        serving = self._serving(request)
+        if serving is not None and self.fleet.nodes[serving].state.faults.mode is FaultMode.DOWN:
+            return await _answer_first(request, answer, lambda: None)  # an event took it down
         await self.fleet.settle()
-        return _json({"time": self.fleet.world.now, "elapsed": self.fleet.world.elapsed})
+        return _json(answer)
 
     async def fault(self, request: web.Request) -> web.StreamResponse:
         name = self._node(request)

@@ -314,3 +314,17 @@ async def test_a_node_taking_itself_down_still_answers(
     await demo.settle()
     with pytest.raises(aiohttp.ClientConnectorError):
         await fleet_client(demo, "vault").call("get_os")
+
+
+async def test_advance_through_a_node_that_an_event_takes_down_still_answers(
+    make_fleet: FleetFactory, http_session: aiohttp.ClientSession, fleet_client: Client
+) -> None:
+    fleet = await make_fleet("timeline")
+    beta = Control(http_session, fleet.nodes["beta"].url)
+    assert await beta.post("/_sim/advance?seconds=420") == (  # node_down beta at 7m
+        200,
+        {"time": fleet.world.started_at + 420, "elapsed": 420.0},
+    )
+    await fleet.settle()
+    with pytest.raises(aiohttp.ClientConnectorError):
+        await fleet_client(fleet, "beta").call("get_os")
