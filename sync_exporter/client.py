@@ -45,6 +45,7 @@ from sync_exporter.model import (
     SharedSecrets,
     Speed,
     parse_api_error,
+    parse_folder_prefs,
     parse_folders,
     parse_os,
     parse_peers,
@@ -292,6 +293,10 @@ class SyncClient:
     async def get_secrets(self, secret: str) -> SharedSecrets:
         """The secrets that can be shared under ``secret`` (read-only, encryption...)."""
         return await self._request("get_secrets", {"secret": secret}, parse_secrets)
+
+    async def get_folder_selective(self, secret: str) -> bool | None:
+        """Whether the folder held under ``secret`` uses selective sync (None: not said)."""
+        return await self._request("get_folder_prefs", {"secret": secret}, parse_folder_prefs)
 
     async def get_version(self) -> str:
         """The node's Sync version, as a dotted string."""

@@ -117,8 +117,9 @@ METRICS: tuple[MetricDef, ...] = (
         "gauge",
         "Always 1; folder_id is a short hash of the weakest secret every holder can derive "
         "(get_secrets: encryption, else read_only), equal on every node that holds the "
-        "folder; type is get_folders.type.",
-        "node folder folder_id type",
+        "folder; type is get_folders.type; selective is get_folder_prefs.selective_sync "
+        "(true, false, or unknown when the node does not say).",
+        "node folder folder_id type selective",
         "folder",
     ),
     _m(
@@ -282,7 +283,8 @@ def _render_folder(
     families: dict[str, Metric], node: str, folder: FolderSnapshot, *, peers_enabled: bool
 ) -> None:
     key = [node, folder.folder]
-    _add(families, "btsync_folder_info", [*key, folder.folder_id, folder.type], 1)
+    selective = "unknown" if folder.selective is None else str(folder.selective).lower()
+    _add(families, "btsync_folder_info", [*key, folder.folder_id, folder.type, selective], 1)
     _add(families, "btsync_folder_size_bytes", key, folder.size_bytes)
     _add(families, "btsync_folder_files", key, folder.files)
     _add(families, "btsync_folder_error_code", key, folder.error_code)

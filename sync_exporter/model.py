@@ -57,6 +57,9 @@ class FolderSnapshot:
     indexing: bool
     #: None when get_folder_peers failed for this folder this scrape (counted, not fatal).
     peers: tuple[PeerSnapshot, ...] | None
+    #: Selective sync (get_folder_prefs.selective_sync): the copy holds a chosen subset on
+    #: purpose. None while it is unknown (the prefs call failed or the node does not say).
+    selective: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,3 +384,18 @@ def parse_secrets(raw: object) -> SharedSecrets:
     return SharedSecrets(
         read_write=pick("read_write"), read_only=pick("read_only"), encryption=pick("encryption")
     )
+
+
+def parse_folder_prefs(raw: object) -> bool | None:
+    """Parse ``get_folder_prefs`` into the folder's selective-sync flag.
+
+    Real nodes send ``selective_sync`` as 0/1 (notes section 1.7); older ones omit it and an
+    unknown secret answers ``{}``: both give None (unknown), never a guess.
+    """
+    value = _object(raw, "get_folder_prefs").get("selective_sync")
+    if value is None:
+        return None
+    try:
+        return _bool(value)
+    except _Malformed:
+        raise ShapeError("get_folder_prefs: 'selective_sync' is not a boolean") from None

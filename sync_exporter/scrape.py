@@ -6,7 +6,8 @@ Per scrape, every node at once; per node:
    their cache is older than ``metadata_ttl``); either of the first two failing marks
    the node down with that failure as the reason.
 2. For every folder not excluded in the config, ``get_folder_peers`` (and, the first
-   time the folder is seen, ``get_secrets`` for its ``folder_id``), all concurrently but
+   time the folder is seen, ``get_secrets`` for its ``folder_id``; every ``metadata_ttl``,
+   ``get_folder_prefs`` for its selective-sync flag), all concurrently but
    at most ``node.max_concurrency`` requests at a time. A failed get_folder_peers leaves
    ``peers=None`` for that folder only.
 
@@ -65,6 +66,17 @@ class _NodeState:
     os: _Cached | None = None
     #: cache_key(held secret) -> folder_id, for the folders seen in the latest scrape.
     folder_ids: dict[str, str] = field(default_factory=dict)
+    #: cache_key(held secret) -> selective-sync flag and when it was read (get_folder_prefs
+    #: changes rarely, so it is refreshed every ``metadata_ttl`` like the version).
+    selective: dict[str, _CachedFlag] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedFlag:
+    """A folder's selective-sync flag (None: the node did not say) and when it was read."""
+
+    value: bool | None
+    fetched_at: float
 
 
 class Scraper:
@@ -259,12 +271,17 @@ class Scraper:
         limit = asyncio.Semaphore(max(node.max_concurrency, 1))
         kept = [e for e in entries if not _excluded(node, e.dir)]
         folder_ids: dict[str, str] = {}
+        selective: dict[str, _CachedFlag] = {}
         async with asyncio.TaskGroup() as group:
             tasks = [
-                group.create_task(self._folder(state, client, entry, limit, folder_ids))
+                group.create_task(
+                    self._folder(state, client, entry, limit, folder_ids, selective, now)
+                )
                 for entry in kept
             ]
-        state.folder_ids = folder_ids  # only folders present now: the cache stays bounded
+        # Only folders present now are kept: the caches stay bounded.
+        state.folder_ids = folder_ids
+        state.selective = selective
         return NodeSnapshot(
             node=node.name,
             up=True,
@@ -284,15 +301,28 @@ class Scraper:
         entry: FolderEntry,
         limit: asyncio.Semaphore,
         folder_ids: dict[str, str],
+        selective: dict[str, _CachedFlag],
+        now: float,
     ) -> FolderSnapshot:
         key = cache_key(entry.secret)
         known = state.folder_ids.get(key)
+        flag = state.selective.get(key)
         async with asyncio.TaskGroup() as group:
             peers_task = group.create_task(_limited(limit, client.get_folder_peers, entry.secret))
-            secrets_task = None
+            secrets_task = prefs_task = None
             if known is None:
                 secrets_task = group.create_task(_limited(limit, client.get_secrets, entry.secret))
+            if flag is None or now - flag.fetched_at >= self._metadata_ttl:
+                prefs_task = group.create_task(
+                    _limited(limit, client.get_folder_selective, entry.secret)
+                )
         peers = peers_task.result()
+        if prefs_task is not None:
+            fresh = prefs_task.result()
+            if not isinstance(fresh, SyncError):  # a failure keeps the last known flag
+                flag = _CachedFlag(fresh, now)
+        if flag is not None:
+            selective[key] = flag
         if known is None and secrets_task is not None:
             shared = secrets_task.result()
             if isinstance(shared, SyncError):
@@ -314,6 +344,7 @@ class Scraper:
             error_code=entry.error_code,
             indexing=entry.indexing,
             peers=None if isinstance(peers, SyncError) else peers,
+            selective=flag.value if flag is not None else None,
         )
 
 

@@ -33,7 +33,7 @@ from .conftest import (
 )
 
 #: Per-folder API methods (the fan-out bounded by max_concurrency).
-FAN_OUT = ("get_folder_peers", "get_secrets")
+FAN_OUT = ("get_folder_peers", "get_secrets", "get_folder_prefs")
 
 
 def expected_folder_id(held: str) -> str:
@@ -242,6 +242,39 @@ async def test_folder_id_is_equal_across_rw_ro_and_encrypted_holders(
     assert [s for s in all_secrets(*(n.state for n in nodes)) if s in text] == []
 
 
+async def test_selective_sync_comes_from_folder_prefs_and_is_unknown_when_not_said(
+    sim: SimNode, scraper: Scraper, observer: RecordingObserver
+) -> None:
+    documents = next(f for f in sim.state.folders.values() if f.dir == "/srv/sync/Documents")
+    documents.prefs["selective_sync"] = 1
+    documents.selective_sync = True
+    config = node_config(sim, "alpha")
+    (snapshot,) = await scraper.scrape([config], timeout=5.0)
+    flags = {f.dir: f.selective for f in snapshot.folders}
+    assert flags == {
+        "/srv/sync/Documents": True,
+        "/srv/sync/Fotos Ölmühle ☀": False,
+        "/srv/sync/incoming": False,
+    }
+
+    # A node that stops answering get_folder_prefs keeps the last known flags and stays up.
+    short = dataclasses.replace(config, name="beta")
+    sim.state.faults.mode = FaultMode.SERVER_ERROR
+    sim.state.faults.methods = frozenset({"get_folder_prefs"})
+    (first,) = await scraper.scrape([short], timeout=5.0)
+    assert first.up
+    assert {f.selective for f in first.folders} == {None}  # never known for this node
+    assert observer.count(node="beta", method="get_folder_prefs", outcome=Outcome.HTTP_ERROR) == 3
+
+    # A node that does not send selective_sync at all (older versions) is "unknown".
+    sim.state.faults.mode = FaultMode.NONE
+    for f in sim.state.folders.values():
+        del f.prefs["selective_sync"]
+    gamma = dataclasses.replace(config, name="gamma")
+    (old,) = await scraper.scrape([gamma], timeout=5.0)
+    assert {f.selective for f in old.folders} == {None}
+
+
 async def test_folder_id_falls_back_and_is_retried_when_get_secrets_fails(
     sim: SimNode, scraper: Scraper, observer: RecordingObserver
 ) -> None:
@@ -311,6 +344,7 @@ async def test_excluded_folders_are_not_requested_and_aliases_label_folders(
     }
     assert observer.count(method="get_folder_peers") == 2
     assert observer.count(method="get_secrets") == 2
+    assert observer.count(method="get_folder_prefs") == 2
 
 
 async def test_concurrent_scrapes_share_one_set_of_api_calls(
@@ -326,7 +360,8 @@ async def test_concurrent_scrapes_share_one_set_of_api_calls(
     )
     assert first == second
     assert all(s.up for s in first)
-    per_node = 4 + 2 * len(one.state.folders)  # speed, folders, version, os; peers+secrets each
+    # speed, folders, version, os; then peers, secrets and prefs for each folder
+    per_node = 4 + 3 * len(one.state.folders)
     assert observer.count(node="one") == per_node
     assert observer.count(node="two") == per_node
 
