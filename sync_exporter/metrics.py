@@ -47,8 +47,12 @@ Scope = Literal["node", "folder", "peer", "exporter"]
 #: Connection types that always get a ``btsync_folder_peers`` series, even at zero.
 CONNECTIONS: tuple[str, ...] = ("direct", "relay")
 
-#: The command that rewrites docs/metrics.md from :data:`METRICS`.
-REGENERATE_DOCS = "python -m sync_exporter.metrics docs/metrics.md"
+#: The command that rewrites docs/metrics.md and README.md's metric table from :data:`METRICS`.
+REGENERATE_DOCS = "python -m sync_exporter.metrics docs/metrics.md README.md"
+
+#: The generated block of README.md lies between these two lines.
+README_BEGIN = "<!-- metrics table: generated from sync_exporter/metrics.py, do not edit -->"
+README_END = "<!-- end of metrics table -->"
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,14 +353,42 @@ def metrics_markdown() -> str:
     return "\n".join(lines)
 
 
+def readme_table() -> str:
+    """Return the metric table README.md shows, markers included (the contract at a glance)."""
+    lines = [README_BEGIN, "", "| metric | type | labels |", "|---|---|---|"]
+    for d in METRICS:
+        labels = ", ".join(f"`{label}`" for label in d.labels) or "(none)"
+        lines.append(f"| `{d.name}` | {d.type} | {labels} |")
+    lines += ["", README_END]
+    return "\n".join(lines)
+
+
+def with_readme_table(readme: str) -> str:
+    """Return ``readme`` with its generated metric table replaced by the current one.
+
+    Raises ValueError when the markers are missing, so a broken README is noticed.
+    """
+    start = readme.find(README_BEGIN)
+    end = readme.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError("README has no generated metrics table markers")
+    return readme[:start] + readme_table() + readme[end + len(README_END) :]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write ``docs/metrics.md`` (path as the only argument), or print it with no argument."""
+    """Write ``docs/metrics.md`` (first path) and refresh the README table (second path).
+
+    With no argument, print the documentation page instead.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     text = metrics_markdown()
     if not args:
         sys.stdout.write(text)
         return 0
     Path(args[0]).write_text(text, encoding="utf-8")
+    for readme in args[1:]:
+        path = Path(readme)
+        path.write_text(with_readme_table(path.read_text(encoding="utf-8")), encoding="utf-8")
     return 0
 
 

@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
-from sync_exporter.metrics import METRICS, REGENERATE_DOCS, metrics_markdown
+from sync_exporter.metrics import METRICS, REGENERATE_DOCS, metrics_markdown, with_readme_table
 from tests.server.conftest import NONDETERMINISTIC_PREFIXES, Harness, parse_openmetrics
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -87,6 +87,15 @@ def test_docs_metrics_md_is_generated_from_the_table() -> None:
     )
     for metric in METRICS:
         assert f"`{metric.name}`" in metrics_markdown()
+
+
+def test_readme_metrics_table_is_generated_from_the_table() -> None:
+    readme = (DOCS.parents[1] / "README.md").read_text(encoding="utf-8")
+    assert with_readme_table(readme) == readme, (
+        f"README.md's metric table is stale: regenerate it with `.venv/bin/{REGENERATE_DOCS}`"
+    )
+    for metric in METRICS:
+        assert f"| `{metric.name}` |" in readme
 
 
 #: design.md section 4, the fixed contract: name -> (type, identity labels).
