@@ -1,0 +1,156 @@
+"""Run the exporter the way a rendered pod would, without a cluster.
+
+`materialize` lays out the container's volume mounts under a temporary root (ConfigMaps and
+Secrets the chart rendered, dummy files for Secrets it only references) and returns the
+container's own args and env, rewritten to that root. `Process` runs real `sync-exporter`
+processes (the exporter, a simulated Sync node) and always stops them.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.deploy.chart import Rendered
+
+MOUNT_ROOT = "/etc/sync-exporter/"
+#: A real certificate for `tls.ca_file` entries (the config loader parses it).
+TEST_CERT = Path(__file__).resolve().parent / "fixtures" / "ca.pem"
+DUMMY_PASSWORD = "dummy-password"
+SCRIPT = Path(sys.executable).parent / "sync-exporter"
+
+
+@dataclass(frozen=True)
+class PodFiles:
+    """A container's files laid out under ``root``, and how to start it there."""
+
+    root: Path
+    args: tuple[str, ...]
+    env: dict[str, str]
+
+    @property
+    def config_file(self) -> Path:
+        """The config file the container's --config.file names, under ``root``."""
+        (flag,) = [a for a in self.args if a.startswith("--config.file=")]
+        return Path(flag.split("=", 1)[1])
+
+
+def _relocate(text: str, root: Path) -> str:
+    return text.replace(MOUNT_ROOT, f"{root}/")
+
+
+def materialize(rendered: Rendered, container: dict[str, Any], root: Path) -> PodFiles:
+    """Lay out ``container``'s mounts under ``root`` from ``rendered``'s objects."""
+    configmaps = {m["metadata"]["name"]: m for m in rendered.of_kind("ConfigMap")}
+    secrets = {m["metadata"]["name"]: m for m in rendered.of_kind("Secret")}
+    volumes = {
+        v["name"]: v
+        for m in rendered.manifests
+        if m["kind"] == "Deployment"
+        for v in m["spec"]["template"]["spec"]["volumes"]
+    }
+    if not volumes:  # sidecar: the volumes come from the NOTES snippet's volumes block
+        import yaml
+
+        block = rendered.notes.split("\nvolumes:\n", 1)[1].split("\n\n", 1)[0]
+        volumes = {v["name"]: v for v in yaml.safe_load("volumes:\n" + block)["volumes"]}
+    config_text = ""
+    for volume in volumes.values():
+        if "configMap" in volume and volume["configMap"]["name"] in configmaps:
+            config_text += "".join(configmaps[volume["configMap"]["name"]]["data"].values())
+    for mount in container["volumeMounts"]:
+        target = Path(_relocate(mount["mountPath"].rstrip("/") + "/", root))
+        target.mkdir(parents=True, exist_ok=True)
+        volume = volumes[mount["name"]]
+        if "configMap" in volume:
+            data = configmaps.get(volume["configMap"]["name"], {}).get("data")
+            if data is None:  # a ConfigMap from outside the chart: a CA for https nodes
+                data = {"ca.pem": TEST_CERT.read_text(encoding="utf-8")}
+            for key, value in data.items():
+                (target / key).write_text(_relocate(value, root), encoding="utf-8")
+        elif "secret" in volume:
+            name = volume["secret"]["secretName"]
+            if name in secrets:
+                for key, value in secrets[name]["data"].items():
+                    (target / key).write_bytes(base64.b64decode(value))
+            else:  # an existingSecret: one file per password_file the config names there
+                prefix = mount["mountPath"].rstrip("/") + "/"
+                for path in re.findall(r"password_file: (\S+)", config_text):
+                    if path.startswith(prefix):
+                        (target / path.removeprefix(prefix)).write_text(
+                            DUMMY_PASSWORD + "\n", encoding="utf-8"
+                        )
+    env = {"POD_NAME": "sync-0", "POD_NAMESPACE": "sync"}
+    for item in container.get("env", []):
+        env.setdefault(item["name"], item.get("value", DUMMY_PASSWORD))
+    args = tuple(_relocate(a, root) for a in container["args"])
+    return PodFiles(root=root, args=args, env=env)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (closed again at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    """GET ``url``; the status and body, also for error statuses."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@contextmanager
+def process(
+    args: Sequence[str], env: dict[str, str], *, ready_url: str | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """Run ``sync-exporter ARGS``; wait for ``ready_url`` to answer; always stop it."""
+    proc = subprocess.Popen(
+        [str(SCRIPT), *args],
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        if ready_url is not None:
+            deadline = time.monotonic() + 15
+            while True:
+                if proc.poll() is not None:
+                    output = proc.stdout.read() if proc.stdout else ""
+                    raise AssertionError(f"exited {proc.returncode} before serving:\n{output}")
+                try:
+                    http_get(ready_url, timeout=1)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
