@@ -26,11 +26,11 @@ from sync_exporter.config import (
     load_config,
     parse_duration,
 )
+from sync_exporter.exporter_cli import DEFAULT_CONFIG_FILE
 from sync_exporter.logs import LOG_LEVELS, setup_logging
 from sync_exporter.model import NodeSnapshot, Outcome
 
 #: Same default as the exporter's ``--config.file``.
-DEFAULT_CONFIG_FILE = "sync-exporter.yml"
 #: Upper bound on each node's scrape; a node's own ``timeout`` applies when shorter.
 DEFAULT_TIMEOUT = "10s"
 

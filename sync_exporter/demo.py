@@ -16,7 +16,6 @@ import contextlib
 import logging
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -336,10 +335,3 @@ def _is_down(node: object) -> bool:
     from sync_exporter.simulator.state import FaultMode
 
     return isinstance(node, SimNode) and node.state.faults.mode is FaultMode.DOWN
-
-
-def free_port() -> int:
-    """Return a currently free TCP port on 127.0.0.1 (for tests that start the demo)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

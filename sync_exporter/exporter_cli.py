@@ -19,13 +19,12 @@ from pathlib import Path
 from aiohttp import web
 
 from sync_exporter import __version__
+from sync_exporter.logs import LOG_FORMATS, LOG_LEVELS
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_FILE = "sync-exporter.yml"
 DEFAULT_LISTEN_ADDRESS = ":9888"
-LOG_LEVELS = ("debug", "info", "warn", "error")
-LOG_FORMATS = ("logfmt", "json")
 
 
 @dataclass(frozen=True, slots=True)
