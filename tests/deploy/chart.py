@@ -69,9 +69,9 @@ def _documents(text: str) -> Iterator[dict[str, Any]]:
 
 
 @functools.cache
-def _render(path: Path, values_json: str) -> Rendered:
+def _render(path: Path, values_json: str, release: str) -> Rendered:
     output: dict[str, str] = _chart(path).render(
-        json.loads(values_json), name=RELEASE, namespace=NAMESPACE
+        json.loads(values_json), name=release, namespace=NAMESPACE
     )
     manifests: list[dict[str, Any]] = []
     notes = ""
@@ -83,9 +83,9 @@ def _render(path: Path, values_json: str) -> Rendered:
     return Rendered(tuple(manifests), notes)
 
 
-def render(values: dict[str, Any], chart: Path = CHART) -> Rendered:
-    """Render ``chart`` with ``values`` (cached per distinct values)."""
-    return _render(chart, json.dumps(values, sort_keys=True))
+def render(values: dict[str, Any], chart: Path = CHART, *, release: str = RELEASE) -> Rendered:
+    """Render ``chart`` with ``values`` as ``release`` (cached per distinct input)."""
+    return _render(chart, json.dumps(values, sort_keys=True), release)
 
 
 def schema_errors(values: dict[str, Any]) -> str | None:

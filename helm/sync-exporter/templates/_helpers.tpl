@@ -173,7 +173,7 @@ that mount the volume see them.
 - name: sync-exporter-credentials
   secret:
     secretName: {{ . }}
-    defaultMode: {{ eq $.Values.mode "sidecar" | ternary 0444 0440 }}
+    defaultMode: {{ eq $.Values.mode "sidecar" | ternary "292  # 0444" "288  # 0440" }}
 {{- end }}
 {{- with .Values.extraVolumes }}
 {{ toYaml . }}
