@@ -23,10 +23,17 @@ HOST_CHART = Path(__file__).resolve().parent / "fixtures" / "sync-host"
 RELEASE = "rel"
 NAMESPACE = "sync"
 
-helm = pytest.importorskip(
-    "helm_python",
-    reason="helm-python-sdk is not installed: .venv/bin/pip install helm-python-sdk",
-)
+
+def _helm() -> Any:
+    """The helm_python module, or a skip that says how to install it.
+
+    Imported on first use, so tests that only need the paths above (the Dockerfile's)
+    still run without it.
+    """
+    return pytest.importorskip(
+        "helm_python",
+        reason="helm-python-sdk is not installed: .venv/bin/pip install helm-python-sdk",
+    )
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ def load_values(path: Path) -> dict[str, Any]:
 
 @functools.cache
 def _chart(path: Path) -> Any:
-    return helm.Chart.load(str(path))
+    return _helm().Chart.load(str(path))
 
 
 def _documents(text: str) -> Iterator[dict[str, Any]]:
@@ -92,21 +99,21 @@ def schema_errors(values: dict[str, Any]) -> str | None:
     """The values.schema.json verdict on ``values``: None when valid, else Helm's message."""
     try:
         _chart(CHART).validate_schema(values)
-    except helm.HelmValuesError as exc:
+    except _helm().HelmValuesError as exc:
         return str(exc)
     return None
 
 
 def render_error(values: dict[str, Any]) -> str:
     """The message of a render that must fail (a `fail` in the templates)."""
-    with pytest.raises(helm.HelmError) as caught:
+    with pytest.raises(_helm().HelmError) as caught:
         _chart(CHART).render(values, name=RELEASE, namespace=NAMESPACE)
     return str(caught.value)
 
 
 def lint(values: dict[str, Any], kube_version: str) -> dict[str, Any]:
     """`helm lint --strict` of the chart with ``values``."""
-    report: dict[str, Any] = helm.lint(
+    report: dict[str, Any] = _helm().lint(
         str(CHART), values, strict=True, kube_version=kube_version, namespace=NAMESPACE
     )
     return report
