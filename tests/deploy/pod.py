@@ -84,20 +84,45 @@ def materialize(rendered: Rendered, container: dict[str, Any], root: Path) -> Po
         elif "secret" in volume:
             name = volume["secret"]["secretName"]
             if name in secrets:
-                for key, value in secrets[name]["data"].items():
-                    (target / key).write_bytes(base64.b64decode(value))
+                files = {k: base64.b64decode(v) for k, v in secrets[name]["data"].items()}
             else:  # an existingSecret: one file per password_file the config names there
                 prefix = mount["mountPath"].rstrip("/") + "/"
-                for path in re.findall(r"password_file: (\S+)", config_text):
-                    if path.startswith(prefix):
-                        (target / path.removeprefix(prefix)).write_text(
-                            DUMMY_PASSWORD + "\n", encoding="utf-8"
-                        )
+                files = {
+                    path.removeprefix(prefix): (DUMMY_PASSWORD + "\n").encode()
+                    for path in re.findall(r"password_file: (\S+)", config_text)
+                    if path.startswith(prefix)
+                }
+            write_secret_volume(target, files)
     env = {"POD_NAME": "sync-0", "POD_NAMESPACE": "sync"}
     for item in container.get("env", []):
         env.setdefault(item["name"], item.get("value", DUMMY_PASSWORD))
     args = tuple(_relocate(a, root) for a in container["args"])
     return PodFiles(root=root, args=args, env=env)
+
+
+def write_secret_volume(target: Path, files: dict[str, bytes]) -> None:
+    """Write (or rotate) a Secret volume the way the kubelet does.
+
+    The files live in a timestamped directory; ``..data`` links to it and each key links
+    through ``..data``. An update writes a new directory and renames a fresh ``..data``
+    link over the old one, so a reader sees the old or the new Secret, never a mix.
+    """
+    generation = target / f"..{time.time_ns()}"
+    generation.mkdir()
+    for key, content in files.items():
+        (generation / key).write_bytes(content)
+        link = target / key
+        if not link.is_symlink():
+            link.symlink_to(Path("..data") / key)
+    data = target / "..data"
+    old = data.resolve() if data.is_symlink() else None
+    swap = target / "..data_tmp"
+    swap.symlink_to(generation.name)
+    swap.rename(data)
+    if old is not None:
+        for stale in old.iterdir():
+            stale.unlink()
+        old.rmdir()
 
 
 def free_port() -> int:

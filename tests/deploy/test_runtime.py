@@ -20,7 +20,14 @@ import pytest
 from sync_exporter.config import ConfigError, parse_config
 from sync_exporter.exporter_cli import build_parser
 from tests.deploy.chart import CHART, CI_VALUES, Rendered, containers, load_values, render
-from tests.deploy.pod import DUMMY_PASSWORD, free_port, http_get, materialize, process
+from tests.deploy.pod import (
+    DUMMY_PASSWORD,
+    free_port,
+    http_get,
+    materialize,
+    process,
+    write_secret_volume,
+)
 
 
 def _container(rendered: Rendered) -> dict[str, Any]:
@@ -129,3 +136,25 @@ def test_sidecar_scrapes_its_sync_node_and_stays_ready_when_it_stops(
         assert 'btsync_up{node="sync-0"} 0.0' in body
         assert http_get(ready)[0] == 200
         assert http_get(live)[0] == 200
+
+
+def test_a_rotated_secret_takes_effect_without_a_restart(
+    sync_node: tuple[str, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    """The Secret is a directory mount, so the kubelet's atomic swap reaches the exporter."""
+    sync_url, _ = sync_node
+    values = load_values(CHART / "ci" / "sidecar-values.yaml")
+    rendered = render(values)
+    container = _container(rendered)
+    pod = materialize(rendered, container, tmp_path / "pod")
+    config = pod.config_file.read_text(encoding="utf-8")
+    pod.config_file.write_text(config.replace("http://127.0.0.1:8888", sync_url))
+    secrets = pod.root / "secrets"
+    write_secret_volume(secrets, {"password": b"the-old-password\n"})
+    port = free_port()
+    args = [a for a in pod.args if not a.startswith("--web.listen-address=")]
+    base = f"http://127.0.0.1:{port}"
+    with process([*args, f"--web.listen-address=127.0.0.1:{port}"], pod.env, ready_url=base):
+        assert 'btsync_up{node="sync-0"} 0.0' in http_get(base + "/metrics")[1]
+        write_secret_volume(secrets, {"password": (DUMMY_PASSWORD + "\n").encode()})
+        assert 'btsync_up{node="sync-0"} 1.0' in http_get(base + "/metrics")[1]
