@@ -6,8 +6,8 @@ follow three principles, explained per alert in ``docs/runbook.md``:
 
 - fleet comparisons join on ``folder_id`` (equal on every node holding a folder) and only
   over copies that must agree (``comparable_copies``: never encrypted ones);
-- every ``on (...)`` / ``by (...)`` keeps ``job, instance, node, folder`` so annotations can
-  name the node and folder, and alerts from two exporters never merge;
+- per-copy joins and sums keep ``job, instance, node, folder``, so annotations can name
+  the node and folder, and two exporters with a node of the same name never mix;
 - durations come from ``for`` (the condition must hold at every evaluation), while the
   windows inside expressions stay short, so a single change resets the clock.
 """
@@ -66,7 +66,8 @@ def _indent(text: str, by: str = "  ") -> str:
 
 
 def _seconds(millis: int) -> str:
-    return f"{millis / 1000:g}"
+    """Seconds as a plain PromQL number: ``300``, ``2592000``, ``0.4`` (never ``2.6e+06``)."""
+    return f"{millis / 1000:.3f}".rstrip("0").rstrip(".")
 
 
 def _alert(t: Tunables, name: str, expr: str, summary: str, description: str) -> Rule:
@@ -335,7 +336,7 @@ def _scrape_errors(t: Tunables, q: _Q) -> Rule:
         t,
         name,
         f"sum by (job, instance, node) (increase({failed}[{window}])) > 0\n"
-        f"and on (node) ({q('btsync_up')} == 1)",
+        f"and on (job, instance, node) ({q('btsync_up')} == 1)",
         "API requests to a Sync node keep failing while the node is up.",
         '{{ $value | printf "%.0f" }} API requests from the exporter to node '
         "{{ $labels.node }} failed in the last "
