@@ -56,9 +56,18 @@ class _Q:
             f"{self('btsync_folder_info', self.comparable)}"
         )
 
-    def behind(self, metric: str, largest: str) -> str:
-        """Comparable copies whose ``metric`` is below the largest copy of the same folder."""
-        return f"{self.copies(metric)}\n< on (folder_id) group_left ()\n{largest}"
+    def behind(self, metric: str, largest: str, lag: str) -> str:
+        """Comparable copies whose ``metric`` is below the largest copy now and ``lag`` ago.
+
+        ``min(largest now, largest lag ago)``: a copy that trails a folder being written
+        to all day by less than ``lag`` never counts, nor do copies after a deletion that
+        every node has applied.
+        """
+        then = f"{largest} offset {lag}"
+        return (
+            f"{self.copies(metric)}\n< on (folder_id) group_left ()\n"
+            f"(({largest} <= {then}) or {then})"
+        )
 
 
 def _indent(text: str, by: str = "  ") -> str:
@@ -270,9 +279,12 @@ def _stalled(t: Tunables, q: _Q) -> Rule:
 
 def _out_of_sync(t: Tunables, q: _Q) -> Rule:
     name = "BTSyncFolderOutOfSync"
-    duration = format_duration(t.alert(name).for_ms)
-    behind_size = q.behind("btsync_folder_size_bytes", _MAX_SIZE)
-    behind_files = q.behind("btsync_folder_files", _MAX_FILES)
+    settings = t.alert(name)
+    assert settings.window_ms is not None
+    duration = format_duration(settings.for_ms)
+    lag = format_duration(settings.window_ms)
+    behind_size = q.behind("btsync_folder_size_bytes", _MAX_SIZE, lag)
+    behind_files = q.behind("btsync_folder_files", _MAX_FILES, lag)
     own_files = (
         '{{ with printf "btsync_folder_files{job=%q, instance=%q, node=%q, folder=%q}" '
         "$labels.job $labels.instance $labels.node $labels.folder | query }}"
@@ -293,8 +305,10 @@ def _out_of_sync(t: Tunables, q: _Q) -> Rule:
         f"  (\n{_indent(behind_files, '    ')}\n  )\n)",
         "Copies of one Sync folder have disagreed across nodes for hours.",
         "The copy of folder {{ $labels.folder }} (folder_id {{ $labels.folder_id }}, "
-        "{{ $labels.type }}) on node {{ $labels.node }} has differed from the largest copy for "
+        "{{ $labels.type }}) on node {{ $labels.node }} has been behind the largest copy for "
         + duration
+        + ", by more than what was written in "
+        + lag
         + ': it holds {{ $value | humanize1024 | reReplaceAll "ki$" "Ki" }}B in '
         + own_files
         + " files, the largest copy "

@@ -106,7 +106,7 @@ def _default_alerts() -> dict[str, AlertSettings]:
         "BTSyncFolderIndexingStuck": _alert("warning", "2h", window="30m"),
         "BTSyncFolderNoPeers": _alert("warning", "30m"),
         "BTSyncFolderStalled": _alert("warning", "1h", window="15m"),
-        "BTSyncFolderOutOfSync": _alert("warning", "6h"),
+        "BTSyncFolderOutOfSync": _alert("warning", "6h", window="1h"),
         "BTSyncPeerNotSynced": _alert("warning", "30m", max_age="48h"),
         "BTSyncExporterScrapeErrors": _alert("warning", "30m", window="15m"),
         "BTSyncVersionMismatch": _alert("info", "24h"),
