@@ -125,7 +125,7 @@ class Tunables:
     selector: str = 'job=~"btsync.*"'
     #: Extra matchers on ``btsync_folder_info`` choosing the copies whose size and file count
     #: must agree across nodes. Encrypted copies hold ciphertext, so their size differs;
-    #: a ``selective`` label (if the exporter ever adds one) marks partial copies.
+    #: ``selective="true"`` (get_folder_prefs.selective_sync) marks partial copies.
     comparable_copies: str = 'type!="encrypted", selective!~"1|true"'
     #: Base of every ``runbook_url``; the alert's anchor in docs/runbook.md is appended.
     runbook_url: str = "docs/runbook.md"

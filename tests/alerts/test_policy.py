@@ -18,6 +18,8 @@ import pytest
 import yaml
 
 from sync_exporter.alerting import ALERT_NAMES, default_tunables
+from sync_exporter.metrics import METRICS
+from tests.alerts.promql_labels import infer_labels
 
 _LABEL_USE = re.compile(r"\$labels\.([A-Za-z_][A-Za-z0-9_]*)")
 _GUARD = re.compile(
@@ -169,6 +171,49 @@ def test_annotations_only_use_labels_that_survive_the_expression(
             for key, template in annotations[case["alertname"]].items():
                 missing = _used_labels(template, present) - present
                 assert not missing, f"{group}: {key} reads {missing}, which the alert lacks"
+
+
+def _metric_labels(rules: list[dict[str, Any]]) -> dict[str, frozenset[str] | None]:
+    """Labels of every series the rules read: the exporter's table, then each recording."""
+    known: dict[str, frozenset[str] | None] = {
+        d.name: frozenset(d.labels) | {"job", "instance"} for d in METRICS
+    }
+    known["up"] = frozenset({"job", "instance"})
+    for rule in rules:
+        if "record" in rule:
+            known[rule["record"]] = None  # a latch may read its own previous value
+            (labels,) = infer_labels(rule["expr"], known)
+            known[rule["record"]] = labels
+    return known
+
+
+def test_annotations_only_use_labels_every_result_of_the_expression_keeps(
+    rules_file: Path,
+) -> None:
+    """Static check (pint's alerts/template): each ``$labels.x`` survives every by/on/or.
+
+    Each alternative label set the expression can produce (``a or b`` gives two) is
+    checked with the template's ``{{ if $labels.x }}`` guards resolved as Go would.
+    """
+    rules = [r for g in yaml.safe_load(rules_file.read_text("utf-8"))["groups"] for r in g["rules"]]
+    known = _metric_labels(rules)
+    for rule in rules:
+        if "alert" not in rule:
+            continue
+        for labels in infer_labels(rule["expr"], known):
+            for key, template in rule["annotations"].items():
+                missing = _used_labels(template, set(labels)) - labels
+                assert not missing, f"{rule['alert']}: {key} reads {missing}, kept: {labels}"
+
+
+def test_the_static_check_catches_a_label_an_aggregation_drops(rules_file: Path) -> None:
+    rules = [r for g in yaml.safe_load(rules_file.read_text("utf-8"))["groups"] for r in g["rules"]]
+    known = _metric_labels(rules)
+    no_peers = next(r for r in rules if r.get("alert") == "BTSyncFolderNoPeers")
+    narrowed = no_peers["expr"].replace("by (job, instance, node, folder)", "by (job, node)")
+    (labels,) = infer_labels(narrowed, known)
+    assert "folder" not in labels
+    assert "folder" in _used_labels(no_peers["annotations"]["description"], set(labels))
 
 
 def test_label_guard_reading_follows_go_templates() -> None:
