@@ -49,11 +49,17 @@ class _Q:
         return f"{metric}{{{', '.join((self.selector, *extra))}}}"
 
     def copies(self, metric: str, labels: str = "folder_id") -> str:
-        """``metric`` of every comparable copy, with ``labels`` of the copy's folder_info."""
+        """``metric`` of every comparable copy, with ``labels`` of the copy's folder_info.
+
+        A copy being indexed is left out: its size and file count are a count in progress.
+        """
         return (
-            f"{self(metric)}\n"
-            f"* on ({_FOLDER}) group_left ({labels})\n"
-            f"{self('btsync_folder_info', self.comparable)}"
+            "(\n"
+            f"  {self(metric)}\n"
+            f"  * on ({_FOLDER}) group_left ({labels})\n"
+            f"  {self('btsync_folder_info', self.comparable)}\n"
+            f"  unless on ({_FOLDER}) {self('btsync_folder_indexing')} == 1\n"
+            ")"
         )
 
     def behind(self, metric: str, largest: str, lag: str) -> str:
@@ -299,7 +305,7 @@ def _out_of_sync(t: Tunables, q: _Q) -> Rule:
     return _alert(
         t,
         name,
-        f"(\n{_indent(q.copies('btsync_folder_size_bytes', 'folder_id, type'))}\n)\n"
+        f"{q.copies('btsync_folder_size_bytes', 'folder_id, type')}\n"
         f"and on ({_FOLDER})\n"
         f"(\n  (\n{_indent(behind_size, '    ')}\n  )\n  or\n"
         f"  (\n{_indent(behind_files, '    ')}\n  )\n)",
