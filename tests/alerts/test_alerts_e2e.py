@@ -177,6 +177,18 @@ async def _process(*argv: str) -> AsyncIterator[asyncio.subprocess.Process]:
                 await process.wait()
 
 
+def _rule_counters(exposition: str) -> dict[str, float]:
+    """Sum Prometheus' own rule evaluation counters from its /metrics text."""
+    totals = dict.fromkeys(
+        ("prometheus_rule_evaluations_total", "prometheus_rule_evaluation_failures_total"), 0.0
+    )
+    for line in exposition.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in totals:
+            totals[name] += float(line.rsplit(" ", 1)[1])
+    return totals
+
+
 def _job(name: str, target: str) -> dict[str, Any]:
     return {"job_name": name, "static_configs": [{"targets": [target]}]}
 
@@ -312,6 +324,13 @@ async def test_faults_reach_the_webhook_with_their_labels_and_a_healthy_fleet_pa
         healthy_firing = await _query(
             session, prom, 'ALERTS{job="btsync-healthy", alertstate="firing"}'
         )
+        async with session.get(f"{prom}/metrics") as response:
+            evaluations = _rule_counters(await response.text())
+
+    # Every rule evaluated without an error (a many-to-many join on real data would fail
+    # silently: the alert could then never fire).
+    assert evaluations["prometheus_rule_evaluations_total"] > 0
+    assert evaluations["prometheus_rule_evaluation_failures_total"] == 0
 
     # The healthy fleet ran as long, was scraped and evaluated, and raised nothing.
     assert len(healthy_up) == len(healthy.nodes)
