@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
+
+import yaml
 
 
 def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -35,3 +38,21 @@ def test_promtool_unit_tests_catch_a_wrong_annotation(
     result = _run(promtool, "test", "rules", broken)
     assert result.returncode != 0
     assert "FAILED" in result.stdout + result.stderr
+
+
+def test_every_promql_query_in_the_runbook_parses(
+    promtool: Path, runbook: str, tmp_path: Path
+) -> None:
+    """A confirm step that does not parse wastes an on-call minute (one query per line)."""
+    queries = [
+        line.strip()
+        for block in re.findall(r"^```promql\n(.*?)^```", runbook, re.S | re.M)
+        for line in block.splitlines()
+        if line.strip()
+    ]
+    assert len(queries) >= 10
+    rules = [{"record": f"runbook:query:{i}", "expr": q} for i, q in enumerate(queries)]
+    path = tmp_path / "runbook.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "runbook", "rules": rules}]}), "utf-8")
+    result = _run(promtool, "check", "rules", path)
+    assert result.returncode == 0, result.stdout + result.stderr
