@@ -6,9 +6,16 @@ to install it (scripts/test installs them itself when it runs as root).
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import IO
 
+import aiohttp
 import pytest
 
 _PACKAGES = {
@@ -73,3 +80,75 @@ CHROMIUM_FLAGS: tuple[str, ...] = (
     "--disable-component-update",
     "--disable-sync",
 )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """Return a function giving a TCP port on 127.0.0.1 that is free right now."""
+    return _free_port
+
+
+#: ``start_service(*argv, ready_url=...)``: see :func:`_service`.
+ServiceStarter = Callable[..., AbstractAsyncContextManager[asyncio.subprocess.Process]]
+
+
+@asynccontextmanager
+async def _service(
+    *argv: str, ready_url: str, ready_within: float = 30.0
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run a real server (Prometheus, Alertmanager...) until the block ends.
+
+    Yields once ``ready_url`` answers 200; fails with the server's own error output if it
+    exits first or is not ready within ``ready_within`` seconds. Its output goes to a temporary
+    file, so a chatty server can never block on a full pipe.
+    """
+    with tempfile.TemporaryFile() as output:
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output
+        )
+        try:
+            await _wait_ready(process, ready_url, ready_within, output)
+            yield process
+        finally:
+            if process.returncode is None:
+                process.terminate()
+                try:
+                    await asyncio.wait_for(process.wait(), 10)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+
+
+async def _wait_ready(
+    process: asyncio.subprocess.Process, url: str, within: float, output: IO[bytes]
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    async with aiohttp.ClientSession() as session:
+        while loop.time() < deadline:
+            if process.returncode is not None:
+                break
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)  # a real server starting in real time
+    output.seek(0)
+    text = output.read().decode(errors="replace")[-4000:]
+    state = f"exited with {process.returncode}" if process.returncode is not None else "not ready"
+    raise AssertionError(f"{url}: server {state} after up to {within:g}s:\n{text}")
+
+
+@pytest.fixture(scope="session")
+def start_service() -> ServiceStarter:
+    """Return ``start_service(*argv, ready_url=URL)``, an async context manager."""
+    return _service

@@ -11,10 +11,9 @@ alerts must arrive with the right labels; the healthy fleet must produce none.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,10 @@ from sync_exporter.alerting import parse_tunables, write_demo_rules
 from sync_exporter.config import load_config
 from sync_exporter.server import Settings, create_app
 from sync_exporter.simulator.fleet import Fleet
+
+#: The ``start_service`` fixture (tests/conftest.py).
+ServiceStarter = Callable[..., AbstractAsyncContextManager[asyncio.subprocess.Process]]
+
 
 #: Real durations divided by 720: 5m -> 0.4s, 2h -> 10s; nothing below the floor, so every
 #: rate and changes() window still spans three scrapes, and a scrape that times out on a
@@ -96,13 +99,6 @@ EXPECTED = {
 ALLOWED = EXPECTED | {("BTSyncFolderOutOfSync", "nas", "/srv/Projects")}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class Webhook:
     """Alertmanager's receiver: records every alert it is sent."""
 
@@ -160,23 +156,6 @@ async def _exporter(fleet: Fleet, config_file: Path) -> AsyncIterator[str]:
         yield address
 
 
-@asynccontextmanager
-async def _process(*argv: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-
-
 def _rule_counters(exposition: str) -> dict[str, float]:
     """Sum Prometheus' own rule evaluation counters from its /metrics text."""
     totals = dict.fromkeys(
@@ -201,25 +180,13 @@ async def _query(session: aiohttp.ClientSession, base: str, promql: str) -> list
     return result
 
 
-async def _ready(session: aiohttp.ClientSession, url: str, process: Any) -> None:
-    """Wait until ``url`` answers 200 (a real server starting up in real time)."""
-    for _ in range(200):
-        if process.returncode is not None:
-            stderr = await process.stderr.read()
-            raise AssertionError(f"{url}: process exited: {stderr.decode(errors='replace')}")
-        try:
-            async with session.get(url) as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} not ready after 20 s")
-
-
 @pytest.mark.slow
 async def test_faults_reach_the_webhook_with_their_labels_and_a_healthy_fleet_pages_nobody(
-    prometheus_bin: Path, alertmanager_bin: Path, tmp_path: Path
+    prometheus_bin: Path,
+    alertmanager_bin: Path,
+    tmp_path: Path,
+    start_service: ServiceStarter,
+    free_port: Callable[[], int],
 ) -> None:
     scenario = tmp_path / "faulty.yaml"
     scenario.write_text(FAULTY_SCENARIO, encoding="utf-8")
@@ -227,7 +194,7 @@ async def test_faults_reach_the_webhook_with_their_labels_and_a_healthy_fleet_pa
     hook = Webhook()
     hook_app = web.Application()
     hook_app.router.add_post("/hook", hook.handle)
-    am_port, prom_port = _free_port(), _free_port()
+    am_port, prom_port = free_port(), free_port()
 
     async with AsyncExitStack() as stack:
         # Different seeds: different folder secrets, so the fleets share no folder_id.
@@ -286,29 +253,29 @@ async def test_faults_reach_the_webhook_with_their_labels_and_a_healthy_fleet_pa
             ),
             encoding="utf-8",
         )
-        alertmanager = await stack.enter_async_context(
-            _process(
+        await stack.enter_async_context(
+            start_service(
                 str(alertmanager_bin),
                 f"--config.file={am_config}",
                 f"--storage.path={tmp_path / 'am-data'}",
                 f"--web.listen-address=127.0.0.1:{am_port}",
                 "--cluster.listen-address=",
                 "--log.level=warn",
+                ready_url=f"http://127.0.0.1:{am_port}/-/ready",
             )
         )
-        prometheus = await stack.enter_async_context(
-            _process(
+        prom = f"http://127.0.0.1:{prom_port}"
+        await stack.enter_async_context(
+            start_service(
                 str(prometheus_bin),
                 f"--config.file={prom_config}",
                 f"--storage.tsdb.path={tmp_path / 'prom-data'}",
                 f"--web.listen-address=127.0.0.1:{prom_port}",
                 "--log.level=warn",
+                ready_url=f"{prom}/-/ready",
             )
         )
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        prom = f"http://127.0.0.1:{prom_port}"
-        await _ready(session, f"http://127.0.0.1:{am_port}/-/ready", alertmanager)
-        await _ready(session, f"{prom}/-/ready", prometheus)
 
         started = time.monotonic()
         while not hook.received("btsync-faulty") >= EXPECTED:

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,9 @@ from sync_exporter.dashboards.inspect import PanelQuery, grafana_regex, substitu
 from sync_exporter.server import Settings, create_app
 from sync_exporter.simulator.clock import ManualClock
 from sync_exporter.simulator.fleet import Fleet
+
+#: The ``start_service`` fixture (tests/conftest.py).
+ServiceStarter = Callable[..., AbstractAsyncContextManager[asyncio.subprocess.Process]]
 
 ALERT_RULES = Path(__file__).resolve().parents[2] / "alerts" / "btsync.rules.yml"
 JOB = "btsync"  # the README's job name, which the alert rules select
@@ -56,15 +58,14 @@ class Case:
     promql: str
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @asynccontextmanager
-async def running_prometheus(binary: Path, exporter: str, tmp: Path) -> AsyncIterator[str]:
+async def running_prometheus(
+    start_service: ServiceStarter,
+    free_port: Callable[[], int],
+    binary: Path,
+    exporter: str,
+    tmp: Path,
+) -> AsyncIterator[str]:
     """Run Prometheus scraping ``exporter`` every second; yield its base URL once ready."""
     config = {
         "global": {
@@ -77,25 +78,17 @@ async def running_prometheus(binary: Path, exporter: str, tmp: Path) -> AsyncIte
     }
     config_file = tmp / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
-    port = _free_port()
-    process = await asyncio.create_subprocess_exec(
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with start_service(
         str(binary),
         f"--config.file={config_file}",
         f"--storage.tsdb.path={tmp / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
         "--log.level=warn",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        ready_url=f"{base}/-/ready",
+    ):
+        yield base
 
 
 class PrometheusAPI:
@@ -215,6 +208,8 @@ async def test_every_panel_shows_data_from_the_demo_fleet(
     queries: list[PanelQuery],
     committed: dict[str, dict[str, Any]],
     tmp_path: Path,
+    start_service: ServiceStarter,
+    free_port: Callable[[], int],
 ) -> None:
     config_file = demo_config(demo_fleet, tmp_path / "sync-exporter.yml")
     settings = Settings(
@@ -225,7 +220,7 @@ async def test_every_panel_shows_data_from_the_demo_fleet(
 
     async with (
         aiohttp.ClientSession() as session,
-        running_prometheus(prometheus_bin, exporter, tmp_path) as base,
+        running_prometheus(start_service, free_port, prometheus_bin, exporter, tmp_path) as base,
     ):
         api = PrometheusAPI(session, base)
         await api.wait_ready()

@@ -7,9 +7,8 @@ import io
 import json
 import logging
 import signal
-import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, redirect_stdout
 from pathlib import Path
 
@@ -87,13 +86,6 @@ def test_an_invalid_config_stops_startup_with_exit_2(tmp_path: Path) -> None:
     assert main(["--config.file", str(missing), "--web.listen-address", "127.0.0.1:0"]) == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @asynccontextmanager
 async def _running_exporter(config: Path, port: int) -> AsyncIterator[asyncio.subprocess.Process]:
     process = await asyncio.create_subprocess_exec(
@@ -144,11 +136,11 @@ async def _wait_reload_successful(session: aiohttp.ClientSession, base: str, ok:
 
 
 async def test_a_real_process_reloads_on_sighup_and_stops_cleanly_on_sigterm(
-    fleet: Fleet, tmp_path: Path
+    fleet: Fleet, tmp_path: Path, free_port: Callable[[], int]
 ) -> None:
     names = list(fleet.nodes)
     config = write_config(tmp_path / "sync-exporter.yml", fleet_config(fleet))
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     async with (
         _running_exporter(config, port) as process,

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,9 @@ import yaml
 
 from sync_exporter.simulator.state import FaultMode
 from tests.server.conftest import Harness, healthy
+
+#: The ``start_service`` fixture (tests/conftest.py).
+ServiceStarter = Callable[..., AbstractAsyncContextManager[asyncio.subprocess.Process]]
 
 README = Path(__file__).parents[2] / "README.md"
 #: Where the README's configs point; replaced by the test exporter's address.
@@ -57,35 +59,6 @@ def _substitute(job: dict[str, Any], *, exporter: str, targets: list[str]) -> di
     return job
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@asynccontextmanager
-async def _prometheus(binary: Path, config: Path, data: Path, port: int) -> AsyncIterator[None]:
-    process = await asyncio.create_subprocess_exec(
-        str(binary),
-        f"--config.file={config}",
-        f"--storage.tsdb.path={data}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--log.level=warn",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        yield
-    finally:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
 async def _query(session: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
     try:
         async with session.get(f"{base}/api/v1/query", params={"query": promql}) as response:
@@ -113,7 +86,11 @@ async def _wait_for(
 
 @pytest.mark.slow
 async def test_prometheus_scrapes_both_readme_configs(
-    harness: Harness, prometheus_bin: Path, tmp_path: Path
+    harness: Harness,
+    prometheus_bin: Path,
+    tmp_path: Path,
+    start_service: ServiceStarter,
+    free_port: Callable[[], int],
 ) -> None:
     up = healthy(harness.fleet)
     await harness.fleet.set_fault(up[0], FaultMode.DOWN)
@@ -130,12 +107,19 @@ async def test_prometheus_scrapes_both_readme_configs(
     }
     config_file = tmp_path / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
 
     async with (
         aiohttp.ClientSession() as session,
-        _prometheus(prometheus_bin, config_file, tmp_path / "data", port),
+        start_service(
+            str(prometheus_bin),
+            f"--config.file={config_file}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+            ready_url=f"{base}/-/ready",
+        ),
     ):
         static = await _wait_for(session, base, 'btsync_up{job="btsync"}', len(names))
         probe = await _wait_for(session, base, 'btsync_up{job="btsync-probe"}', len(names))
