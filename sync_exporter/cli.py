@@ -1,5 +1,9 @@
 """Command line entry point: ``sync-exporter [flags]`` runs the exporter; subcommands do the rest.
 
+``check`` (ask every configured node), ``demo`` (simulated fleet + exporter), ``simulate``
+(Sync node simulator), ``alerts`` (regenerate the rule file from tunables) and
+``dashboards`` (regenerate the Grafana dashboards).
+
 Subcommands are dispatched by name before any flag parsing so that each one owns its
 own argument parser (the simulator, ``check`` and ``demo`` have little in common with
 the exporter's Prometheus-style dotted flags).
@@ -16,6 +20,8 @@ SUBCOMMANDS: dict[str, str] = {
     "simulate": "sync_exporter.simulator.cli",
     "check": "sync_exporter.check",
     "demo": "sync_exporter.demo",
+    "alerts": "sync_exporter.alerting.__main__",
+    "dashboards": "sync_exporter.dashboards.__main__",
 }
 
 
@@ -24,7 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
         module = importlib.import_module(SUBCOMMANDS[args[0]])
-        code: int = module.main(args[1:])
+        try:
+            code: int = module.main(args[1:])
+        except SystemExit as exc:  # argparse's --help and usage errors, as an exit code
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
         return code
     from sync_exporter.exporter_cli import main as exporter_main
 
