@@ -143,7 +143,10 @@ async def measure(args: argparse.Namespace, nodes: list[dict[str, Any]]) -> None
         f"scrape wall (median):   {median * 1000:8.1f} ms   = {median / floor:.2f} x floor "
         f"(min {min(walls) * 1000:.1f}, max {max(walls) * 1000:.1f}, {args.rounds} rounds)"
     )
-    print(f"first scrape (cold):    {cold * 1000:8.1f} ms   (+get_secrets, get_folder_prefs, get_version, get_os)")
+    print(
+        f"first scrape (cold):    {cold * 1000:8.1f} ms"
+        "   (+get_secrets, get_folder_prefs, get_version, get_os)"
+    )
     print(f"requests per scrape:    {warm_requests:8d}      (cold: {cold_requests})")
     print(f"exporter CPU per scrape:{cpu:8.3f} s")
     print(f"exporter peak RSS:      {peak_rss_mib:8.1f} MiB")
