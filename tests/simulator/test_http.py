@@ -146,6 +146,22 @@ async def test_raw_bytes_in_request_line_get_400_and_node_survives(
     assert all(r.exc_info is None for r in caplog.records)
 
 
+@pytest.mark.parametrize("credentials", [b"\xc3\xa9\xc3\xa9", b"\xff\xfe", "YXBp\u00e9".encode()])
+async def test_non_ascii_authorization_is_401_not_500(
+    sim_node: SimNode, sim_api: Any, caplog: pytest.LogCaptureFixture, credentials: bytes
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    request = (
+        b"GET /api?method=get_version HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n"
+        b"Authorization: Basic " + credentials + b"\r\n\r\n"
+    )
+    answer = await raw_exchange(sim_node, request)
+    assert answer.split(b"\r\n")[0] == b"HTTP/1.1 401 Unauthorized"
+    assert b'WWW-Authenticate: Basic realm="Sync"' in answer
+    assert "Traceback" not in caplog.text
+    assert (await sim_api.call("get_version")).status == 200
+
+
 async def test_huge_query_string_is_414(sim_node: SimNode, sim_api: Any) -> None:
     reply = await sim_api.get("/api?method=get_folders&junk=" + "a" * 100_000)
     assert (reply.status, reply.body) == (414, b"")
