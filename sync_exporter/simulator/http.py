@@ -4,7 +4,8 @@ What a client sees, and why (``shared/sync-api-notes.md``):
 
 - JSON as ``text/javascript`` with no charset, raw UTF-8 (non-ASCII names unescaped)
   and ``/`` escaped as ``\\/`` (notes 4.1 to 4.3); logical errors inside HTTP 200.
-- Wrong basic auth: 401, empty body, ``WWW-Authenticate: Basic realm="Sync"`` (2.1).
+- Wrong basic auth: 401, empty body, ``WWW-Authenticate: Basic realm="Resilio Sync"``
+  (2.1, the only realm recorded from a live node: rslsync 3.1.2).
 - API not enabled (no ``webui.api_key``): 400. The notes record only the status;
   choice: the body is ``invalid request`` (what Sync's web UI answers with its 400s).
 - Any path but ``/api``: 404. Unknown query parameters are ignored; broken
@@ -156,7 +157,9 @@ class ApiEndpoint:
         if mode is FaultMode.UNAUTHORIZED or not self._credentials.authorized(
             request.headers.get("Authorization")
         ):
-            return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="Sync"'})
+            return web.Response(
+                status=401, headers={"WWW-Authenticate": 'Basic realm="Resilio Sync"'}
+            )
         if self._credentials.api_key is None:
             return web.Response(status=400, text="invalid request")
         if mode is FaultMode.INVALID_JSON:

@@ -59,7 +59,7 @@ async def test_bad_basic_auth_is_401_with_empty_body(sim_api: Any, auth: str | N
     reply = await sim_api.call("get_version", auth=auth if auth is not None else None)
     assert reply.status == 401
     assert reply.body == b""
-    assert reply.headers["WWW-Authenticate"] == 'Basic realm="Sync"'
+    assert reply.headers["WWW-Authenticate"] == 'Basic realm="Resilio Sync"'
 
 
 async def test_no_login_means_no_auth(
@@ -157,7 +157,7 @@ async def test_non_ascii_authorization_is_401_not_500(
     )
     answer = await raw_exchange(sim_node, request)
     assert answer.split(b"\r\n")[0] == b"HTTP/1.1 401 Unauthorized"
-    assert b'WWW-Authenticate: Basic realm="Sync"' in answer
+    assert b'WWW-Authenticate: Basic realm="Resilio Sync"' in answer
     assert "Traceback" not in caplog.text
     assert (await sim_api.call("get_version")).status == 200
 
@@ -195,7 +195,7 @@ async def test_unauthorized_fault(sim_node: SimNode, sim_api: Any) -> None:
     sim_node.state.faults.mode = FaultMode.UNAUTHORIZED
     reply = await sim_api.call("get_version")
     assert (reply.status, reply.body) == (401, b"")
-    assert reply.headers["WWW-Authenticate"] == 'Basic realm="Sync"'
+    assert reply.headers["WWW-Authenticate"] == 'Basic realm="Resilio Sync"'
 
 
 async def test_server_error_fault(sim_node: SimNode, sim_api: Any) -> None:
