@@ -294,7 +294,7 @@ class World:
         if not math.isfinite(seconds) or seconds < 0:
             raise WorldError(f"seconds must be a finite number >= 0, got {seconds}")
         self.clock.advance(seconds)
-        self.catch_up()
+        self.catch_up(limit=None)  # every tick: the outcome must not depend on the batching
 
     def move_to_present(self) -> None:
         """Move an unstarted world's ManualClock to the wall clock (a realtime fleet).
@@ -311,13 +311,19 @@ class World:
         self.started_at = self.clock.now()
         self._step(self.started_at, moving=False)
 
-    def catch_up(self) -> int:
-        """Evolve every tick due by the clock's current time; return how many ran."""
+    def catch_up(self, *, limit: int | None = MAX_CATCH_UP_TICKS) -> int:
+        """Evolve the ticks due by the clock's current time; return how many ran.
+
+        With a ``limit`` (the realtime default), a world further behind than that skips
+        the oldest ticks: their events still fire, but nothing moves during them. A
+        manual ``advance`` passes None, since skipping would make its outcome depend
+        on how the time was batched.
+        """
         # The epsilon keeps sums of fractional steps (0.1 * 10) from landing a hair short.
         due = int((self.clock.now() - self.started_at + 1e-6) // TICK) - self._ticks
-        if due > MAX_CATCH_UP_TICKS:
-            self._ticks += due - MAX_CATCH_UP_TICKS
-            due = MAX_CATCH_UP_TICKS
+        if limit is not None and due > limit:
+            self._ticks += due - limit
+            due = limit
         for _ in range(max(0, due)):
             self._ticks += 1
             self._fire_due_events()
