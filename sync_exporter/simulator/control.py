@@ -10,6 +10,7 @@ mode forbids (advancing a realtime clock) 409. Folder secrets never appear in an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Callable, Coroutine
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 #: Longest simulated time one advance request may cover (each tick costs CPU).
 MAX_ADVANCE = 7 * 86400.0
+
+#: Simulated seconds an advance request evolves before letting other requests in.
+ADVANCE_SLICE = 600.0
 
 Handler = Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]
 
@@ -81,7 +85,15 @@ class _Control:
             raise _BadRequest(f"seconds: at most {MAX_ADVANCE:g} per request, got {seconds:g}")
         if self.fleet.realtime:
             raise _BadRequest("the fleet runs in realtime; start it with --manual-clock", 409)
-        self.fleet.advance(seconds)
+        # In slices, letting the loop serve between them: a week of a large fleet is
+        # minutes of CPU, and the nodes must keep answering meanwhile.
+        left = seconds
+        while left > 0:
+            step = min(left, ADVANCE_SLICE)
+            self.fleet.advance(step)
+            left -= step
+            if left > 0:
+                await asyncio.sleep(0)
         answer = {"time": self.fleet.world.now, "elapsed": self.fleet.world.elapsed}
         serving = self._serving(request)
         if serving is not None and self.fleet.nodes[serving].state.faults.mode is FaultMode.DOWN:
