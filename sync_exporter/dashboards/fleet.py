@@ -104,7 +104,8 @@ def _summary() -> Row:
             stat(
                 "Folders out of sync",
                 "Shared folders (by folder_id) whose size or file count differs between "
-                "the nodes holding them right now (encrypted copies left out). Brief "
+                "the nodes holding them right now (encrypted and selective-sync copies left "
+                "out). Brief "
                 "differences are normal while data moves; long ones are what the BTSync "
                 "alerts page on.",
                 "none",
@@ -205,7 +206,8 @@ def _folders() -> Row:
                 "Copies behind the largest copy",
                 "For each copy of a shared folder, how many bytes and files it has fewer "
                 "than the largest copy on any node (joined on folder_id). 0 means in sync. "
-                "Encrypted copies are left out: their size is not comparable.",
+                "Encrypted and selective-sync copies are left out: their size is not "
+                "comparable.",
                 "bytes",
                 Target(f"max by (node, folder, folder_id) ({behind_largest(_SIZE)})", table=True),
                 Target(f"max by (node, folder, folder_id) ({behind_largest(_FILE)})", table=True),

@@ -72,7 +72,8 @@ def _divergence() -> Row:
                 "Bytes behind the largest copy",
                 "How many bytes each copy has fewer than the largest copy of the same "
                 "folder_id. 0 everywhere means the copies agree; a line that stays up "
-                "is a node that is not catching up. Encrypted copies are left out.",
+                "is a node that is not catching up. Encrypted and selective-sync copies are "
+                "left out.",
                 "bytes",
                 Target(
                     f"max by (node, folder) ({behind_largest('btsync_folder_size_bytes')})",
@@ -82,7 +83,7 @@ def _divergence() -> Row:
             timeseries(
                 "Files behind the largest copy",
                 "How many files each copy has fewer than the copy with the most files "
-                "(encrypted copies left out).",
+                "(encrypted and selective-sync copies left out).",
                 "none",
                 Target(
                     f"max by (node, folder) ({behind_largest('btsync_folder_files')})",

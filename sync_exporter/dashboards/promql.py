@@ -48,8 +48,9 @@ def holders(extra: str = "") -> str:
 
 
 #: Copies whose size and file count can be compared: an encrypted copy stores encrypted
-#: data, so it is left out of every "same or not" question (as the alert rules do).
-COMPARABLE = 'type!="encrypted"'
+#: data, and a copy with selective sync holds a chosen subset on purpose, so both are left
+#: out of every "same or not" question (as the alert rules' default comparable_copies do).
+COMPARABLE = 'type!="encrypted", selective!="true"'
 
 
 def by_folder_id(metric: str, extra: str = "") -> str:

@@ -26,8 +26,9 @@ RATE_INTERVAL = "1m"
 TARGET = 'job="sync-exporter", instance="exporter:9888"'
 EVAL_TIME = "8m"  # time() is 480 there: the last_synced values below are just before it
 
-#: Series shaped like a scrape of three nodes: "nas" and "laptop" share two folders
-#: (photos: laptop has 200 bytes fewer; docs: equal, error 3 on laptop), "cold" is down.
+#: Series shaped like a scrape of three nodes: "nas" and "laptop" share three folders
+#: (photos: laptop has 200 bytes fewer; docs: equal, error 3 on laptop; music: selective
+#: on laptop), "cold" is down.
 #: Values are promtool's expanding notation over 15 s steps.
 SERIES: tuple[tuple[str, str, str], ...] = (
     ("btsync_up", 'node="nas"', "1x40"),
@@ -62,6 +63,22 @@ SERIES: tuple[tuple[str, str, str], ...] = (
         'node="laptop", folder="docs", folder_id="f2", type="encrypted"',
         "1x40",
     ),
+    # music: laptop chose a subset with selective sync; smaller on purpose, never "behind".
+    (
+        "btsync_folder_info",
+        'node="nas", folder="/volume1/music", folder_id="f3", type="read_write", selective="false"',
+        "1x40",
+    ),
+    (
+        "btsync_folder_info",
+        'node="laptop", folder="/home/ann/Music", folder_id="f3", type="read_only", '
+        'selective="true"',
+        "1x40",
+    ),
+    ("btsync_folder_size_bytes", 'node="nas", folder="/volume1/music"', "3000x40"),
+    ("btsync_folder_size_bytes", 'node="laptop", folder="/home/ann/Music"', "300x40"),
+    ("btsync_folder_files", 'node="nas", folder="/volume1/music"', "30x40"),
+    ("btsync_folder_files", 'node="laptop", folder="/home/ann/Music"', "3x40"),
     ("btsync_folder_size_bytes", 'node="nas", folder="/volume1/photos"', "1000x40"),
     ("btsync_folder_size_bytes", 'node="laptop", folder="/home/ann/Photos"', "800x40"),
     ("btsync_folder_size_bytes", 'node="nas", folder="/volume1/docs"', "50x40"),
@@ -332,6 +349,8 @@ def test_the_numbers_that_matter(promtool: Path, queries: list[PanelQuery], tmp_
                 sample('node="laptop", folder="/home/ann/Photos", folder_id="f1"', 2),
                 # laptop's docs copy is encrypted: not comparable, so not listed.
                 sample('node="nas", folder="/volume1/docs", folder_id="f2"', 0),
+                # laptop's music copy uses selective sync: not comparable either.
+                sample('node="nas", folder="/volume1/music", folder_id="f3"', 0),
             ],
         ),
         (find(queries, "btsync-fleet-overview", "Folders out of sync"), ALL, [sample("", 1)]),
