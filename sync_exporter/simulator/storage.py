@@ -151,6 +151,8 @@ def _from_json(raw: Any) -> StoredNode:
     if raw.get("format") != FORMAT:
         raise ValueError(f"format: expected {FORMAT}, got {raw.get('format')!r}")
     prefs = _expect(raw.get("prefs", {}), dict, "prefs")
+    for key, value in prefs.items():  # get_prefs sends them as stored: strings or integers
+        _expect(value, (str, int), f"prefs.{key}")
     folders = _expect(raw.get("folders", []), list, "folders")
     return StoredNode(
         prefs=dict(prefs),

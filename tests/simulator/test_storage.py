@@ -93,6 +93,11 @@ def test_no_file_yet_is_an_empty_node(tmp_path: Path) -> None:
             + '", "dir": "/x", "prefs": {"a": "1"}}]}',
             r"folders\[0\].prefs.a: unexpected value str",
         ),
+        (
+            '{"format": 1, "prefs": {"device_name": {"a": 1}}}',
+            "prefs.device_name: unexpected value dict",
+        ),
+        ('{"format": 1, "prefs": {"use_upnp": true}}', "prefs.use_upnp: unexpected value bool"),
     ],
 )
 async def test_corrupt_file_is_a_clear_error_and_left_alone(
