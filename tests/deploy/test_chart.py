@@ -420,6 +420,10 @@ def test_schema_refuses_mistakes(values: dict[str, Any], message: str) -> None:
             },
             "serviceMonitor.probe.targets must list the node names",
         ),
+        (
+            {"replicaCount": 2, "serviceMonitor": {"enabled": True, "probe": {"enabled": True}}},
+            "serviceMonitor.probe.enabled needs replicaCount 1",
+        ),
     ],
 )
 def test_contradictory_values_fail_with_a_reason(values: dict[str, Any], message: str) -> None:

@@ -207,6 +207,9 @@ that mount the volume see them.
 {{- fail "podMonitor.enabled is for mode sidecar: in standalone mode use serviceMonitor.enabled" }}
 {{- end }}
 {{- end }}
+{{- if and (eq .Values.mode "standalone") .Values.serviceMonitor.enabled .Values.serviceMonitor.probe.enabled (gt (int .Values.replicaCount) 1) }}
+{{- fail "serviceMonitor.probe.enabled needs replicaCount 1: every replica would be probed for every node under the same instance label, so each series would come twice and the alert rules' joins on (job, instance, node, folder) would fail" }}
+{{- end }}
 {{- if and .Values.serviceMonitor.probe.enabled (not .Values.serviceMonitor.probe.targets) .Values.existingConfigMap }}
 {{- fail "serviceMonitor.probe.targets must list the node names when existingConfigMap is used (the chart cannot read their names)" }}
 {{- end }}
