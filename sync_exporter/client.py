@@ -24,6 +24,7 @@ import base64
 import json
 import logging
 import os
+import re
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -171,6 +172,8 @@ def _translate(exc: BaseException, timeout: float) -> SyncError:
         return SyncProtocolError("response body is not JSON")
     if isinstance(exc, ShapeError):
         return SyncProtocolError(f"unexpected response shape: {exc}")
+    if isinstance(exc, RecursionError):
+        return SyncProtocolError("response body is nested too deeply")
     return SyncProtocolError(f"unreadable response ({type(exc).__name__})")
 
 
@@ -181,7 +184,7 @@ def _translated(timeout: float) -> Iterator[None]:
         yield
     except SyncError:
         raise
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError, RecursionError) as exc:
         raise _translate(exc, timeout) from exc
 
 
@@ -193,11 +196,34 @@ def _redacted(message: str, params: dict[str, str]) -> str:
     return message[:200]
 
 
+#: A JSON escape of a UTF-16 surrogate (``\ud800``): the only way a lone surrogate, which
+#: cannot be encoded as UTF-8, gets into a decoded string. Paired ones match too (harmless).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scrubbed(value: Any) -> Any:
+    """Replace lone surrogates in every string of a JSON value with U+FFFD.
+
+    ``json.loads`` turns an unpaired ``\\udXXX`` escape into a lone surrogate; such a
+    string in a label makes the whole exposition (every node's) fail to encode.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_scrubbed(item) for item in value]
+    if isinstance(value, dict):
+        return {_scrubbed(k): _scrubbed(v) for k, v in value.items()}
+    return value
+
+
 def _decode(body: bytes, params: dict[str, str]) -> Any:
     """Bytes -> JSON value, raising for bodies that are empty, not UTF-8 or API errors."""
     if not body.strip():
         raise SyncProtocolError("empty response body")
     raw = json.loads(body.decode("utf-8-sig"))
+    if _SURROGATE_ESCAPE.search(body):  # rare: skip the walk for ordinary bodies
+        raw = _scrubbed(raw)
     error = parse_api_error(raw)
     if error is not None:
         raise SyncAPIError(error.code, _redacted(error.message, params))
