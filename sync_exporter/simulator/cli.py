@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the ``simulate`` argument parser."""
     parser = _Parser(
         prog="sync-exporter simulate",
+        # No abbreviations: --config must see every fleet flag it excludes by its name.
+        allow_abbrev=False,
         description=(
             "Run simulated BitTorrent Sync nodes (API v1). With --config, one node read from a "
             "Sync config file; otherwise a fleet of nodes on consecutive ports, from a scenario "
@@ -200,6 +202,9 @@ def main(argv: Sequence[str]) -> int:
                     "--folders",
                     "--peers",
                     "--control-port",
+                    "--host",
+                    "--realtime",
+                    "--manual-clock",
                 )
                 if any(a == flag or a.startswith(flag + "=") for a in argv)
             ]
