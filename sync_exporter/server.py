@@ -197,7 +197,7 @@ async def _respond(
     thread (about 6 us per sample), so the loop keeps serving other requests meanwhile.
     """
     accept = ",".join(request.headers.getall("Accept", []))
-    gzip_ok = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    gzip_ok = accepts_gzip(",".join(request.headers.getall("Accept-Encoding", [])))
     args = (snapshots, config, extra, accept, gzip_ok)
     if _estimate_samples(snapshots) > EXECUTOR_SAMPLES:
         body, content_type = await asyncio.to_thread(_build, *args)
@@ -209,6 +209,34 @@ async def _respond(
         response.headers["Content-Encoding"] = "gzip"
     response.headers["Vary"] = "Accept, Accept-Encoding"
     return response
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether an ``Accept-Encoding`` value allows gzip (RFC 9110 section 12.5.3).
+
+    ``gzip`` (or ``x-gzip``) with a non-zero weight says yes, and so does ``*`` when gzip
+    is not named; ``gzip;q=0`` is an explicit no, which a substring test would miss.
+    """
+    named: float | None = None
+    wildcard: float | None = None
+    for item in header.split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip().lower()
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = 0.0
+        if coding in ("gzip", "x-gzip"):
+            named = weight if named is None else max(named, weight)
+        elif coding == "*":
+            wildcard = weight
+    if named is not None:
+        return named > 0
+    return wildcard is not None and wildcard > 0
 
 
 def _bad_request(text: str) -> web.HTTPBadRequest:

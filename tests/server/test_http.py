@@ -90,6 +90,32 @@ async def test_gzip_when_accept_encoding_allows(harness: Harness) -> None:
     assert Exposition(plain).find("btsync_up")
 
 
+@pytest.mark.parametrize(
+    ("accept_encoding", "gzipped"),
+    [
+        ("gzip;q=0", False),  # an explicit refusal (a substring test sent gzip anyway)
+        ("gzip;q=0, deflate", False),
+        ("deflate, gzip;q=0.5", True),
+        ("GZIP", True),
+        ("*", True),
+        ("*;q=0", False),
+        ("gzip;q=0, *", False),
+    ],
+)
+async def test_gzip_follows_the_accept_encoding_weights(
+    harness: Harness, accept_encoding: str, gzipped: bool
+) -> None:
+    url = harness.client.make_url("/probe?target=" + healthy(harness.fleet)[0])
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as session,
+        session.get(url, headers={"Accept-Encoding": accept_encoding}) as response,
+    ):
+        body = await response.read()
+        assert (response.headers.get("Content-Encoding") == "gzip") is gzipped
+    text = gzip.decompress(body).decode() if gzipped else body.decode()
+    assert Exposition(text).find("btsync_up")
+
+
 async def test_samples_carry_no_timestamps(harness: Harness) -> None:
     expo = await harness.metrics()
     assert expo.samples
