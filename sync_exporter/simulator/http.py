@@ -168,11 +168,13 @@ class ApiEndpoint:
         self._on_result(result)
         body = encode_json(result.body)
         if mode is FaultMode.TRUNCATED:
-            return await _truncated(request, body)
-        response = _json_response(body)
-        if result.shutdown:
-            await response.prepare(request)
-            await response.write_eof()
+            response: web.StreamResponse = await _truncated(request, body)
+        else:
+            response = _json_response(body)
+            if result.shutdown:
+                await response.prepare(request)
+                await response.write_eof()
+        if result.shutdown:  # the method ran, whatever happened to its answer
             self._after_shutdown_answer()
         return response
 

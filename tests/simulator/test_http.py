@@ -308,6 +308,24 @@ async def test_shutdown_without_callback_stops_the_node(
             await asyncio.sleep(0.01)
 
 
+async def test_shutdown_with_a_truncated_answer_still_stops_the_node(
+    make_node: Callable[..., Any], client_for: Callable[..., Any]
+) -> None:
+    node = await make_node()
+    node.state.faults.mode = FaultMode.TRUNCATED
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await client_for(node).call("shutdown")
+    async with asyncio.timeout(5):
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", node.port)
+            except ConnectionRefusedError:
+                break
+            writer.close()
+            await writer.wait_closed()
+            await asyncio.sleep(0.01)
+
+
 @pytest.fixture
 def latin1_share(tmp_path: Path) -> Path:
     """A directory holding one file whose name is not UTF-8 (Latin-1 "café.txt")."""
