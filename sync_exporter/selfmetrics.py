@@ -33,6 +33,7 @@ from sync_exporter.model import Outcome
 #: API methods a scrape uses; their series exist from the start for every node.
 SCRAPE_METHODS: tuple[str, ...] = (
     "get_folder_peers",
+    "get_folder_prefs",
     "get_folders",
     "get_os",
     "get_secrets",

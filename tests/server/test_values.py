@@ -8,6 +8,7 @@ from collections import defaultdict
 
 import pytest
 
+from sync_exporter.model import Outcome
 from sync_exporter.simulator.secrets import derive
 from sync_exporter.simulator.state import FaultMode
 from tests.server.conftest import Exposition, Harness, healthy
@@ -182,3 +183,21 @@ async def test_concurrent_scrapes_share_one_set_of_api_calls(harness: Harness) -
             "btsync_exporter_api_requests_total", node=name, method="get_speed", outcome="success"
         )
         assert calls == 2
+
+
+async def test_every_method_a_scrape_uses_has_every_outcome_from_the_start(
+    harness: Harness,
+) -> None:
+    # rate()/increase() only see a first failure if its series existed at zero before.
+    expo = await harness.metrics()
+    requests = expo.find("btsync_exporter_api_requests_total")
+    used = {s.labels["method"] for s in requests if s.value}
+    assert {"get_folders", "get_folder_peers", "get_secrets", "get_folder_prefs"} <= used
+    outcomes = {o.value for o in Outcome}
+    for node in harness.fleet.nodes:
+        for method in used:
+            have = {
+                s.labels["outcome"]
+                for s in expo.find("btsync_exporter_api_requests_total", node=node, method=method)
+            }
+            assert have == outcomes, (node, method)
