@@ -161,11 +161,22 @@ def _exporter_down(t: Tunables, q: _Q) -> Rule:
 def _node_down(t: Tunables, q: _Q) -> Rule:
     name = "BTSyncNodeDown"
     duration = format_duration(t.alert(name).for_ms)
+    # The exporter's own counters, from the same scrape when it has them; in /probe mode
+    # they come from a separate /metrics job (README), so fall back to the node name.
+    failures = "topk(1, increase(btsync_exporter_node_scrape_failures_total{%s}[%s]))"
+    same_scrape = failures % ("job=%q, instance=%q, node=%q", duration)
+    any_scrape = failures % ("node=%q", duration)
+    named = '{{ with . | first | label "reason" }} (most frequent failure: {{ . }}){{ end }}'
     reason = (
-        '{{ with printf "topk(1, increase(btsync_exporter_node_scrape_failures_total'
-        "{node=%q}[" + duration + ']))" $labels.node | query }}'
-        '{{ with . | first | label "reason" }} (most frequent failure: {{ . }}){{ end }}'
-        "{{ end }}"
+        '{{ with printf "'
+        + same_scrape
+        + '" $labels.job $labels.instance $labels.node | query }}'
+        + named
+        + '{{ else }}{{ with printf "'
+        + any_scrape
+        + '" $labels.node | query }}'
+        + named
+        + "{{ end }}{{ end }}"
     )
     return _alert(
         t,
