@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import defaultdict
 
 import pytest
 
+from sync_exporter.logs import LogfmtFormatter
 from sync_exporter.model import Outcome
 from sync_exporter.simulator.secrets import derive
 from sync_exporter.simulator.state import FaultMode
@@ -201,3 +203,26 @@ async def test_every_method_a_scrape_uses_has_every_outcome_from_the_start(
                 for s in expo.find("btsync_exporter_api_requests_total", node=node, method=method)
             }
             assert have == outcomes, (node, method)
+
+
+async def test_each_node_failure_logs_one_line_with_node_and_reason(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    up = healthy(harness.fleet)
+    victim = up[0]
+    await harness.fleet.set_fault(victim, FaultMode.UNAUTHORIZED)
+    down = {victim} | {n for n in harness.fleet.nodes if n not in up}
+    caplog.set_level(logging.INFO, logger="sync_exporter")
+    await harness.metrics()
+    lines = [
+        LogfmtFormatter().format(r)
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("sync_exporter")
+    ]
+    assert len(lines) == len(down), lines
+    for name in down:
+        (line,) = [line for line in lines if f" node={name} " in line]
+        assert "level=warn" in line
+        assert " reason=" in line
+    (line,) = [line for line in lines if f" node={victim} " in line]
+    assert " reason=auth_error " in line
