@@ -38,6 +38,11 @@ _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w
 _DURATION = re.compile(r"(?:\d+(?:ms|s|m|h|d|w))+")
 _PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_MATCHER = (
+    r"""\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*"""
+)
+#: One or more label matchers separated by commas, as PromQL has them between braces.
+_MATCHERS = re.compile(f"{_MATCHER}(?:,{_MATCHER})*")
 
 
 class TunablesError(ValueError):
@@ -226,6 +231,13 @@ class _Checker:
         if text is not None and any(c in text for c in "{}`"):
             self.errors.append(f"{path}: write only the matchers, without braces or backticks")
             return None
+        if text is not None and not _MATCHERS.fullmatch(text):
+            # Caught here, not by promtool later: the rules are spliced from this text.
+            self.errors.append(
+                f"{path}: {text!r} is not a comma-separated list of label matchers "
+                'like job=~"btsync.*", cluster="eu1"'
+            )
+            return None
         return text
 
 
@@ -273,6 +285,9 @@ def _parse_labels(check: _Checker, value: object) -> dict[str, str] | None:
             check.errors.append(f"labels.{name}: set by the rules themselves")
         elif not isinstance(text, str):
             check.errors.append(f"labels.{name}: must be a string (quote it)")
+        elif "{{" in text:
+            # A templated label value makes a new alert whenever it changes, resetting `for`.
+            check.errors.append(f"labels.{name}: must be a fixed value, not a template")
         else:
             labels[name] = text
     return labels
@@ -297,6 +312,9 @@ def parse_tunables(text: str, *, source: str = "<tunables>") -> Tunables:
     selector = matchers("selector", base.selector)
     comparable = matchers("comparable_copies", base.comparable_copies)
     runbook = check.text(root["runbook_url"], "runbook_url") if "runbook_url" in root else None
+    if runbook is not None and "#" in runbook:
+        check.errors.append("runbook_url: give the page without #: each alert appends its own")
+        runbook = None
     change_window = duration("change_window", base.change_window_ms)
     change_memory = duration("change_memory", base.change_memory_ms)
     labels = _parse_labels(check, root["labels"]) if "labels" in root else None

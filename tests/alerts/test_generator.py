@@ -120,6 +120,11 @@ def test_every_mistake_is_reported_at_once_with_its_key_path() -> None:
         ("- a list", ": must be a mapping, not list"),
         ("alerts: {BTSyncNodeDown: {enabled: maybe}}", "enabled: must be true or false"),
         ("selector: 42", "selector: must be a non-empty string"),
+        ("""selector: 'job="a",'""", "is not a comma-separated list of label matchers"),
+        ("""selector: 'job="a" or up'""", "is not a comma-separated list of label matchers"),
+        ("comparable_copies: 'type'", "is not a comma-separated list of label matchers"),
+        ("labels: {team: '{{ $value }}'}", "labels.team: must be a fixed value, not a template"),
+        ("runbook_url: 'https://x/runbook.md#top'", "runbook_url: give the page without #"),
     ],
 )
 def test_bad_documents_get_a_clear_error(text: str, message: str) -> None:
