@@ -159,7 +159,7 @@ def main(argv: Sequence[str]) -> int:
             host=address.host,
             port=address.port,
             print=None,
-            access_log=None,
+            # aiohttp's access logger: setup_logging shows its lines at debug only.
         )
     except OSError as exc:
         log.error(

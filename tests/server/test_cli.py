@@ -87,7 +87,9 @@ def test_an_invalid_config_stops_startup_with_exit_2(tmp_path: Path) -> None:
 
 
 @asynccontextmanager
-async def _running_exporter(config: Path, port: int) -> AsyncIterator[asyncio.subprocess.Process]:
+async def _running_exporter(
+    config: Path, port: int, *flags: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -98,6 +100,7 @@ async def _running_exporter(config: Path, port: int) -> AsyncIterator[asyncio.su
         f"127.0.0.1:{port}",
         "--log.format",
         "json",
+        *flags,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
@@ -172,3 +175,29 @@ async def test_a_real_process_reloads_on_sighup_and_stops_cleanly_on_sigterm(
     assert "configuration reloaded" in messages
     for name in names:
         assert fleet.credentials(name)[1] not in logs
+
+
+@pytest.mark.parametrize(("level", "logged"), [("debug", True), ("info", False)])
+async def test_requests_are_access_logged_at_debug_only(
+    fleet: Fleet, tmp_path: Path, free_port: Callable[[], int], level: str, logged: bool
+) -> None:
+    # docs/configuration.md promises the access log at debug; it was switched off for good.
+    config = write_config(tmp_path / "sync-exporter.yml", fleet_config(fleet))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with (
+        _running_exporter(config, port, "--log.level", level) as process,
+        aiohttp.ClientSession() as session,
+    ):
+        await _wait_ready(session, base)
+        async with session.get(f"{base}/-/healthy?from=access-log-test") as response:
+            assert response.status == 200
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert process.stderr is not None
+        logs = (await process.stderr.read()).decode()
+    records = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    access = [r for r in records if r.get("logger") == "aiohttp.access"]
+    assert any("/-/healthy?from=access-log-test" in r["msg"] for r in access) is logged, logs
+    if not logged:
+        assert not access
