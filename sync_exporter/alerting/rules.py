@@ -241,11 +241,15 @@ def _no_peers(t: Tunables, q: _Q) -> Rule:
 
 
 def _pending(q: _Q) -> str:
-    """Copies whose data is pending: copies disagree, or it changed after every peer's sync."""
+    """Copies whose data is pending: copies disagree, or it changed after every peer's sync.
+
+    Only a comparable copy is judged by the fleet comparison: an encrypted or selective
+    copy that is complete and idle while two other copies transfer has nothing pending.
+    """
     read_write = q("btsync_folder_info", 'type="read_write"')
     return (
         "(\n"
-        f"  {q('btsync_folder_info')}\n"
+        f"  {q('btsync_folder_info', q.comparable)}\n"
         "  and on (folder_id)\n"
         "  (\n"
         f"    {_MAX_SIZE} != {_MIN_SIZE}\n"
