@@ -61,7 +61,10 @@ class _NodeState:
     session: aiohttp.ClientSession | None = None
     client: SyncClient | None = None
     inflight: asyncio.Task[NodeSnapshot] | None = None
+    #: Loop time the fetch in flight gives up: the latest deadline of the scrapes sharing it.
     inflight_deadline: float = 0.0
+    #: The running fetch's timeout, so a scrape with a later deadline can push it back.
+    inflight_limit: asyncio.Timeout | None = None
     version: _Cached | None = None
     os: _Cached | None = None
     #: cache_key(held secret) -> folder_id, for the folders seen in the latest scrape.
@@ -150,18 +153,27 @@ class Scraper:
         state = self._state(node)
         task = state.inflight
         if task is None or task.done():
-            task = asyncio.create_task(self._fetch(state, budget), name=f"scrape {node.name}")
-            state.inflight = task
             state.inflight_deadline = deadline
+            task = asyncio.create_task(
+                self._fetch(state, budget, deadline), name=f"scrape {node.name}"
+            )
+            state.inflight = task
+        elif deadline > state.inflight_deadline:
+            # Joining a fetch that would give up before we must: let it run until our
+            # deadline, so our result depends on our budget and not on who came first.
+            state.inflight_deadline = deadline
+            limit = state.inflight_limit
+            if limit is not None and not limit.expired():
+                limit.reschedule(deadline)
         started = time.perf_counter()
         try:
-            if deadline >= state.inflight_deadline:
-                # The shared fetch ends by its own deadline, which is no later than ours.
-                return await asyncio.shield(task)
+            # Each scrape waits for the shared fetch at most until its own deadline.
             async with asyncio.timeout_at(deadline):
                 return await asyncio.shield(task)
         except TimeoutError:
-            # We joined a fetch with a later deadline than ours; it carries on for its owner.
+            if task.done() and not task.cancelled():
+                return task.result()  # it ended at the same instant: same verdict, its detail
+            # The shared fetch carries on for the scrapes with a later deadline.
             message = f"timed out after {budget:g}s"
             elapsed = time.perf_counter() - started
             return _down(node, Outcome.TIMEOUT, message, elapsed, self._clock())
@@ -194,18 +206,24 @@ class Scraper:
         while self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
-    async def _fetch(self, state: _NodeState, budget: float) -> NodeSnapshot:
-        """Scrape one node within ``budget`` seconds; always returns a snapshot."""
+    async def _fetch(self, state: _NodeState, budget: float, deadline: float) -> NodeSnapshot:
+        """Scrape one node until ``state.inflight_deadline``; always returns a snapshot.
+
+        ``budget`` and ``deadline`` are the starting scrape's; a scrape that joins with a
+        later deadline moves ``state.inflight_deadline`` (and this fetch's timeout) on.
+        """
         node = state.config
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(budget):
+            async with asyncio.timeout_at(max(deadline, state.inflight_deadline)) as limit:
+                state.inflight_limit = limit
                 snapshot = await self._collect(state, started)
         except TimeoutError:
+            total = budget + max(0.0, state.inflight_deadline - deadline)
             snapshot = _down(
                 node,
                 Outcome.TIMEOUT,
-                f"timed out after {budget:g}s",
+                f"timed out after {round(total, 3):g}s",
                 time.perf_counter() - started,
                 self._clock(),
             )
@@ -227,6 +245,7 @@ class Scraper:
                 time.perf_counter() - started,
                 self._clock(),
             )
+        state.inflight_limit = None
         _log.debug(
             "node scraped",
             extra={

@@ -394,6 +394,24 @@ async def test_a_joiner_with_a_shorter_budget_gives_up_alone(
     assert observer.count(method="get_speed") == 1
 
 
+async def test_a_joiner_with_a_longer_budget_extends_the_shared_fetch(
+    sim: SimNode, scraper: Scraper, observer: RecordingObserver
+) -> None:
+    # Two Prometheus jobs with different scrape timeouts (say /metrics at 5 s and /probe
+    # at 20 s) hit one slow node together: the patient scrape must not inherit the
+    # impatient one's timeout just because it joined its fetch.
+    config = node_config(sim, "alpha")
+    sim.state.faults.delay = 0.4
+    impatient = asyncio.create_task(scraper.scrape([config], timeout=0.25))
+    await asyncio.sleep(0.05)  # real time: let the impatient fetch start
+    (patient,) = await scraper.scrape([config], timeout=5.0)
+    (short,) = await impatient
+    assert (short.up, short.outcome) == (False, Outcome.TIMEOUT)
+    assert patient.up, patient.error
+    assert scraper.last()["alpha"] is patient
+    assert observer.count(method="get_speed") == 1, "one shared set of API calls"
+
+
 async def test_max_concurrency_bounds_the_folder_fan_out(
     start_node: StartNode, rng: random.Random, scraper: Scraper, observer: RecordingObserver
 ) -> None:
