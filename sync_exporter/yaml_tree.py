@@ -31,6 +31,7 @@ class _Invalid:
 INVALID = _Invalid()
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 #: Refuse documents whose aliases expand beyond this many nodes (a config is a few hundred).
 MAX_NODES = 100_000
@@ -116,6 +117,8 @@ class _Converter:
                 self._errors.append(f"{where}: YAML merge keys (<<) are not supported")
                 continue
             key = self.convert(key_node, path, is_key=True)
+            if key is INVALID:
+                continue  # already reported
             if not isinstance(key, str):
                 self._errors.append(
                     f"{where}: key on line {line} must be a string (quote it), not {describe(key)}"
@@ -143,7 +146,15 @@ class _Converter:
             if error is not None:
                 self._errors.append(f"{path}: {error}")
                 return INVALID
-            return expanded
+            value = expanded
+        if isinstance(value, str) and _SURROGATE.search(value):
+            # From a "\ud800" escape, or an environment variable holding bytes that are not
+            # UTF-8: such a string cannot be sent (basic auth) or exported (a label).
+            self._errors.append(
+                f"{path or 'top level'}: holds a lone UTF-16 surrogate (a \\uD800-\\uDFFF "
+                "escape, or an environment variable that is not UTF-8): not valid text"
+            )
+            return INVALID
         return value
 
 

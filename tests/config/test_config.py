@@ -34,6 +34,11 @@ SECRETS = ("literal-secret-value", "env-secret-value", "file-secret-value", "url
 D = str(TESTDATA)
 DURATION_HINT = "use a number with ms, s, m or h (8s, 500ms, 1m30s) or a plain number of seconds"
 
+SURROGATE = (
+    "holds a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape, or an environment variable "
+    "that is not UTF-8): not valid text"
+)
+
 #: testdata/bad-*.yml -> exactly the errors it must produce, in order.
 BAD_CONFIGS: dict[str, list[str]] = {
     "bad-unknown-keys.yml": [
@@ -137,6 +142,12 @@ BAD_CONFIGS: dict[str, list[str]] = {
     ],
     "bad-node-not-mapping.yml": ["nodes[0]: must be a mapping with name and url, not a string"],
     "bad-top-level.yml": ["top level: must be a mapping, not a list"],
+    "bad-surrogates.yml": [
+        f"nodes[0].username: {SURROGATE}",
+        f"nodes[0].password: {SURROGATE}",
+        f'nodes[0].folders["/volume1/Backup"].alias: {SURROGATE}',
+        f"nodes[0].folders: {SURROGATE}",
+    ],
     "bad-yaml-features.yml": [
         "defaults: YAML merge keys (<<) are not supported",
         "nodes[0].url: unsupported YAML tag !env",
@@ -521,3 +532,15 @@ NODE = 'name: a, url: "http://h:1", username: u, password: p'
 )  # fmt: skip
 def test_hostile_or_odd_input_gives_errors_not_crashes(text: str, errors: list[str]) -> None:
     assert _errors(text) == errors
+
+
+def test_an_environment_variable_that_is_not_utf8_is_refused_without_its_value() -> None:
+    # Python hands undecodable environment bytes over as lone surrogates (surrogateescape).
+    env = {"SYNC_PASSWORD": "env-secret-value\udcff"}
+    errors = _errors(
+        "nodes: [{name: nas, url: 'http://10.0.0.5:8888', username: api, "
+        "password: '${SYNC_PASSWORD}'}]",
+        env,
+    )
+    assert errors == [f"nodes[0].password: {SURROGATE}"]
+    assert "env-secret-value" not in repr(errors)
