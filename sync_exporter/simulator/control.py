@@ -85,18 +85,25 @@ class _Control:
             raise _BadRequest(f"seconds: at most {MAX_ADVANCE:g} per request, got {seconds:g}")
         if self.fleet.realtime:
             raise _BadRequest("the fleet runs in realtime; start it with --manual-clock", 409)
+        serving = self._serving(request)
+        state = self.fleet.nodes[serving].state if serving is not None else None
+
+        def serving_down() -> bool:
+            return state is not None and state.faults.mode is FaultMode.DOWN
+
         # In slices, letting the loop serve between them: a week of a large fleet is
-        # minutes of CPU, and the nodes must keep answering meanwhile.
+        # minutes of CPU, and the nodes must keep answering meanwhile. Once an event
+        # has taken down the node this request came in on, no more yielding: its
+        # listener change would cut this answer off.
         left = seconds
         while left > 0:
             step = min(left, ADVANCE_SLICE)
             self.fleet.advance(step)
             left -= step
-            if left > 0:
+            if left > 0 and not serving_down():
                 await asyncio.sleep(0)
         answer = {"time": self.fleet.world.now, "elapsed": self.fleet.world.elapsed}
-        serving = self._serving(request)
-        if serving is not None and self.fleet.nodes[serving].state.faults.mode is FaultMode.DOWN:
+        if serving_down():
             return await _answer_first(request, answer, lambda: None)  # an event took it down
         await self.fleet.settle()
         return _json(answer)

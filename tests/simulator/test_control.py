@@ -12,6 +12,7 @@ import pytest
 
 from sync_exporter.simulator import secrets
 from sync_exporter.simulator.fleet import Fleet
+from sync_exporter.simulator.scenario import parse_scenario_text
 from sync_exporter.simulator.state import FaultMode
 
 FleetFactory = Callable[..., Awaitable[Fleet]]
@@ -348,3 +349,24 @@ async def test_advance_through_a_node_that_an_event_takes_down_still_answers(
     await fleet.settle()
     with pytest.raises(aiohttp.ClientConnectorError):
         await fleet_client(fleet, "beta").call("get_os")
+
+
+async def test_a_long_advance_through_a_node_it_takes_down_still_answers_in_full(
+    make_fleet: FleetFactory, http_session: aiohttp.ClientSession, fleet_client: Client
+) -> None:
+    # The event fires in the first slice; the later slices must not hand the listener
+    # change a chance to cut this very request off.
+    scenario = parse_scenario_text(
+        "nodes: [{name: a}, {name: b}]\n"
+        "folders: [{name: f, nodes: {a: read_write, b: read_only}}]\n"
+        "events: [{at: 100, event: node_down, node: b}]\n"
+    )
+    fleet = await make_fleet(scenario)
+    b = Control(http_session, fleet.nodes["b"].url)
+    assert await b.post("/_sim/advance?seconds=86400") == (
+        200,
+        {"time": fleet.world.started_at + 86400, "elapsed": 86400.0},
+    )
+    await fleet.settle()
+    with pytest.raises(aiohttp.ClientConnectorError):
+        await fleet_client(fleet, "b").call("get_os")
