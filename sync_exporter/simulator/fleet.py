@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -25,6 +26,8 @@ from sync_exporter.simulator.node import SimNode
 from sync_exporter.simulator.scenario import Scenario, load_scenario, synthetic_scenario
 from sync_exporter.simulator.state import FaultMode
 from sync_exporter.simulator.world import World, WorldError
+
+log = logging.getLogger(__name__)
 
 #: Wall-clock seconds between two catch-ups of a realtime world.
 REALTIME_PERIOD = 1.0
@@ -247,7 +250,19 @@ class Fleet:
                 return  # stopped meanwhile
             want = self.nodes[name].state.faults.mode is not FaultMode.DOWN
             if self._listening[name] != want:
-                await self.nodes[name].set_down(not want)
+                try:
+                    await self.nodes[name].set_down(not want)
+                except OSError as exc:
+                    # Its port was taken while it was down: it stays down, and says so,
+                    # rather than the world counting it up while nothing listens.
+                    log.error(
+                        "node %s cannot listen again on port %d: %s",
+                        name,
+                        self.nodes[name].port,
+                        exc.strerror or exc,
+                    )
+                    self.world.set_fault(name, FaultMode.DOWN)
+                    return
                 self._listening[name] = want
 
     def _shutdown_hook(self, name: str) -> Callable[[], Awaitable[None]]:

@@ -221,6 +221,27 @@ async def test_down_from_the_start_and_shutdown_through_the_api(
     assert await office.ok("get_os") == {"os": "mac"}
 
 
+async def test_a_node_whose_port_was_taken_while_down_stays_down_and_says_so(
+    make_fleet: FleetFactory, fleet_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    fleet = await make_fleet("healthy")
+    laptop = fleet_client(fleet, "laptop")
+    port = fleet.nodes["laptop"].port
+    await fleet.set_fault("laptop", FaultMode.DOWN)
+    with socket.socket() as thief:
+        thief.bind(("127.0.0.1", port))
+        thief.listen()
+        await fleet.set_fault("laptop", FaultMode.NONE)
+        await fleet.settle()
+        assert fleet.nodes["laptop"].state.faults.mode is FaultMode.DOWN
+        fleet.advance(1)  # peer lists follow at the next tick: the nodes see it gone
+        (summary,) = [n for n in fleet.world.summary()["nodes"] if n["name"] == "nas"]
+        assert "Åsa's laptop" not in [p["name"] for f in summary["folders"] for p in f["peers"]]
+        assert f"node laptop cannot listen again on port {port}" in caplog.text
+    await fleet.set_fault("laptop", FaultMode.NONE)  # the port is free again
+    assert await laptop.ok("get_os") == {"os": "win32"}
+
+
 async def test_demo_over_http_shows_error_indexing_stall_and_non_ascii(
     make_fleet: FleetFactory, fleet_client: Client
 ) -> None:
