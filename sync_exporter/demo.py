@@ -16,6 +16,7 @@ import contextlib
 import logging
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -181,16 +182,25 @@ def _prometheus_config(exporter: str, rules: Path) -> str:
     )
 
 
+def claim_address(listen: ListenAddress) -> ListenAddress:
+    """Return ``listen`` with port 0 replaced by a free port; OSError if it is taken.
+
+    Prometheus gets its address on the command line and cannot report the port it
+    picked, and if the address is taken it exits while the banner would point the user at
+    whatever else listens there: so the demo checks (and picks) the port itself first.
+    """
+    family = socket.AF_INET6 if listen.host and ":" in listen.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Prometheus does
+        probe.bind((listen.host or "", listen.port))
+        port = int(probe.getsockname()[1])
+    return ListenAddress(listen.host, port)
+
+
 async def _start_prometheus(
-    workdir: Path, exporter: str, listen: ListenAddress
-) -> asyncio.subprocess.Process | None:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        log.warning(
-            "prometheus not found, going on without it",
-            extra={"hint": "apt-get install -y prometheus"},
-        )
-        return None
+    binary: str, workdir: Path, exporter: str, listen: ListenAddress
+) -> asyncio.subprocess.Process:
+    """Start Prometheus on ``listen`` (a port already checked by :func:`claim_address`)."""
     from sync_exporter.alerting.render import write_demo_rules
 
     rules = write_demo_rules(workdir / "btsync-demo.rules.yml")
@@ -247,9 +257,27 @@ async def _run(options: DemoOptions) -> int:
             return 1
         port = _bound_port(runner, options.listen.port)
         exporter = f"{_host(options.listen)}:{port}"
-        if options.with_prometheus:
-            prometheus = await _start_prometheus(workdir, exporter, options.prometheus_listen)
-        print(_banner(fleet, exporter, config_file, prometheus, options), flush=True)
+        prometheus_listen = options.prometheus_listen
+        binary = shutil.which("prometheus") if options.with_prometheus else None
+        if options.with_prometheus and binary is None:
+            log.warning(
+                "prometheus not found, going on without it",
+                extra={"hint": "apt-get install -y prometheus"},
+            )
+        elif binary is not None:
+            try:
+                prometheus_listen = claim_address(prometheus_listen)
+            except OSError as exc:
+                print(
+                    f"sync-exporter demo: cannot listen on {prometheus_listen.host or ''}:"
+                    f"{prometheus_listen.port} for Prometheus: {exc.strerror or exc} "
+                    f"(try --prometheus.listen-address 127.0.0.1:0)",
+                    file=sys.stderr,
+                )
+                return 1
+            prometheus = await _start_prometheus(binary, workdir, exporter, prometheus_listen)
+        banner = _banner(fleet, exporter, config_file, prometheus, prometheus_listen)
+        print(banner, flush=True)
         await _wait_for_signal()
         return 0
     finally:
@@ -288,7 +316,7 @@ def _banner(
     exporter: str,
     config_file: Path,
     prometheus: asyncio.subprocess.Process | None,
-    options: DemoOptions,
+    prometheus_listen: ListenAddress,
 ) -> str:
     from sync_exporter.simulator.fleet import Fleet
 
@@ -304,7 +332,7 @@ def _banner(
         f"  Exporter config (passwords in password files): {config_file}",
     ]
     if prometheus is not None:
-        prom = f"{_host(options.prometheus_listen)}:{options.prometheus_listen.port}"
+        prom = f"{_host(prometheus_listen)}:{prometheus_listen.port}"
         lines += [
             f"  Prometheus     http://{prom}/alerts  (demo-only rules: durations scaled down,",
             '                 alerts labelled demo_only="true"; the first fire within minutes)',

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,3 +78,71 @@ def test_demo_serves_the_fleet_and_stops_cleanly(
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
+
+
+def _demo_process(*extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            str(EXPORTER),
+            "demo",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--sim.base-port",
+            "0",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def test_with_prometheus_on_a_taken_port_says_so_instead_of_pointing_elsewhere(
+    prometheus_bin: Path,
+) -> None:
+    # Before: Prometheus exited at once and the banner sent the user to whatever else
+    # listened on that port.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _demo_process("--with-prometheus", f"--prometheus.listen-address=127.0.0.1:{port}")
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # it kept running: stop it, then fail
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, out + err
+    assert f"cannot listen on 127.0.0.1:{port} for Prometheus" in err
+    assert "--prometheus.listen-address 127.0.0.1:0" in err
+    assert "Landing page" not in out
+
+
+@pytest.mark.slow
+def test_with_prometheus_on_port_0_prints_the_port_it_really_uses(prometheus_bin: Path) -> None:
+    proc = _demo_process("--with-prometheus", "--prometheus.listen-address=127.0.0.1:0")
+    assert proc.stdout is not None
+    try:
+        banner = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "- targets:" not in banner:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            banner += line
+        match = re.search(r"Prometheus\s+http://127\.0\.0\.1:(\d+)/alerts", banner)
+        assert match, banner
+        port = int(match.group(1))
+        assert port != 0
+        ready = ""
+        while time.monotonic() < deadline + 30 and not ready:
+            try:
+                ready = _get(f"http://127.0.0.1:{port}/-/ready")
+            except OSError:
+                time.sleep(0.2)  # a real Prometheus starting up in real time
+        assert "Ready" in ready
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
