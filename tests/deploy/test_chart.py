@@ -391,6 +391,10 @@ def test_chart_files_link_every_shipped_rule_and_dashboard() -> None:
         ({"config": {"nodes": []}}, "minItems"),
         ({"jobLabel": "sync"}, "does not match pattern '^btsync'"),
         ({"image": {"digest": "latest"}}, "/image/digest"),
+        (
+            {"prometheusRule": {"runbookUrl": "https://x/runbook.md#top"}},
+            "/prometheusRule/runbookUrl",
+        ),
     ],
 )
 def test_schema_refuses_mistakes(values: dict[str, Any], message: str) -> None:
