@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="subtracted from Prometheus' scrape timeout so the answer arrives in time "
         "(default: 0.5)",
     )
+    parser.add_argument(
+        "--no-metrics.nodes",
+        dest="metrics_nodes",
+        action="store_false",
+        help="/metrics serves only the exporter's own and process metrics, not the nodes: "
+        "for multi-target setups where Prometheus scrapes every node through /probe",
+    )
     parser.add_argument("--log.level", dest="log_level", choices=LOG_LEVELS, default="info")
     parser.add_argument("--log.format", dest="log_format", choices=LOG_FORMATS, default="logfmt")
     parser.add_argument(
@@ -144,6 +151,7 @@ def main(argv: Sequence[str]) -> int:
         config_file=config_file,
         timeout_offset=args.timeout_offset,
         handle_sighup=True,
+        metrics_nodes=args.metrics_nodes,
     )
     log.info(
         "starting sync-exporter",

@@ -60,6 +60,10 @@ class Settings:
     default_timeout: float = 10.0
     #: Install a SIGHUP handler that reloads the config (the CLI does; tests do not).
     handle_sighup: bool = False
+    #: Whether ``/metrics`` scrapes the nodes. Off (``--no-metrics.nodes``) in multi-target
+    #: setups: ``/probe`` serves the nodes, ``/metrics`` only the exporter's own metrics,
+    #: so no node is asked twice and no alert fires twice.
+    metrics_nodes: bool = True
     version: str = __version__
     clock: Callable[[], float] = time.time
 
@@ -264,11 +268,15 @@ def scrape_timeout(request: web.Request, settings: Settings) -> float:
 
 
 async def handle_metrics(request: web.Request) -> web.StreamResponse:
-    """Every configured node, plus the exporter's own and the process metrics."""
+    """Every configured node, plus the exporter's own and the process metrics.
+
+    With ``metrics_nodes`` off, only the exporter's own and the process metrics.
+    """
     exporter = request.app[EXPORTER]
     timeout = scrape_timeout(request, exporter.settings)
     config = exporter.config
-    snapshots = await exporter.scrape(config.nodes, timeout)
+    nodes = config.nodes if exporter.settings.metrics_nodes else ()
+    snapshots = await exporter.scrape(nodes, timeout)
     return await _respond(request, snapshots, config, list(exporter.registry.collect()))
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, CONTENT_TYPE_PLAIN_1_0_0
 from prometheus_client.openmetrics import exposition as openmetrics
 
+from sync_exporter.server import EXPORTER, create_app
 from tests.server.conftest import (
     Exposition,
     Harness,
@@ -211,3 +216,24 @@ async def test_peers_false_keeps_the_counts_and_drops_per_peer_series(harness: H
     assert counted == peers > 0
     others = [n for n in healthy(harness.fleet) if n != name]
     assert any(expo.find("btsync_peer_info", node=n) for n in others)
+
+
+async def test_no_metrics_nodes_leaves_the_nodes_to_probe(
+    aiohttp_client: Any, harness: Harness
+) -> None:
+    settings = dataclasses.replace(harness.exporter.settings, metrics_nodes=False)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(create_app(settings))
+    own = Exposition(await (await client.get("/metrics")).text())
+    assert own.find("btsync_up") == []
+    assert own.find("btsync_folder_size_bytes") == []
+    assert own.value("btsync_exporter_config_last_reload_successful") == 1
+    assert client.app is not None
+    assert client.app[EXPORTER].scraper.last() == {}, "/metrics must not contact any node"
+    assert own.find("btsync_exporter_api_requests_total", outcome="success") != []  # at zero
+
+    name = next(iter(harness.fleet.nodes))
+    probe = Exposition(await (await client.get(f"/probe?target={name}")).text())
+    assert [s.value for s in probe.find("btsync_up")] == [1.0]
+    after = Exposition(await (await client.get("/metrics")).text())
+    requests = after.find("btsync_exporter_api_requests_total", node=name, outcome="success")
+    assert sum(s.value for s in requests) > 0  # the probe's requests are counted on /metrics
