@@ -221,10 +221,16 @@ def test_service_monitor_scrapes_metrics_with_the_alerts_job_label() -> None:
 
 def test_probe_mode_has_one_endpoint_per_configured_node() -> None:
     values = load_values(CHART / "ci" / "standalone-probe-values.yaml")
-    monitor = render(values).one("ServiceMonitor")
-    endpoints = monitor["spec"]["endpoints"]
+    rendered = render(values)
+    monitor = rendered.one("ServiceMonitor")
+    *endpoints, own = monitor["spec"]["endpoints"]
     names = [n["name"] for n in values["config"]["nodes"]]
     assert [e["params"]["target"] for e in endpoints] == [[n] for n in names]
+    # The exporter's own metrics from /metrics, which then asks no node (no double scrape).
+    assert own["path"] == "/metrics"
+    assert "params" not in own
+    (container,) = containers(rendered.one("Deployment")["spec"]["template"]["spec"])
+    assert "--no-metrics.nodes" in container["args"]
     for endpoint, name in zip(endpoints, names, strict=True):
         assert endpoint["path"] == "/probe"
         assert endpoint["interval"] == "60s"
@@ -237,8 +243,9 @@ def test_probe_mode_has_one_endpoint_per_configured_node() -> None:
 def test_probe_targets_can_be_chosen() -> None:
     values = load_values(CHART / "ci" / "standalone-probe-values.yaml")
     values["serviceMonitor"]["probe"]["targets"] = ["pi"]
-    (endpoint,) = render(values).one("ServiceMonitor")["spec"]["endpoints"]
+    endpoint, own = render(values).one("ServiceMonitor")["spec"]["endpoints"]
     assert endpoint["params"]["target"] == ["pi"]
+    assert own["path"] == "/metrics"
 
 
 def test_network_policy_admits_only_scrapers_and_allows_dns() -> None:

@@ -112,6 +112,10 @@ args:
   - --web.listen-address=:{{ .Values.containerPort }}
   - --log.format={{ .Values.log.format }}
   - --log.level={{ .Values.log.level }}
+  {{- if and (eq .Values.mode "standalone") .Values.serviceMonitor.probe.enabled }}
+  {{- /* /probe serves the nodes; /metrics then only the exporter's own metrics. */}}
+  - --no-metrics.nodes
+  {{- end }}
   {{- with .Values.extraArgs }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
