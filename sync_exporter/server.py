@@ -7,7 +7,8 @@ state), and the resources that need closing (the scraper's HTTP sessions, the SI
 handler) are opened and closed in a ``cleanup_ctx``.
 
 Endpoints (design.md section 3): ``/metrics``, ``/probe?target=NAME``, ``/-/healthy``,
-``/-/ready``, ``POST /-/reload`` and ``/``.
+``/-/ready``, ``POST /-/reload`` and ``/``; ``/sd`` lists the ``/probe`` targets for
+Prometheus' HTTP service discovery.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from prometheus_client.metrics_core import Metric
 
 from sync_exporter import __version__
 from sync_exporter.config import Config, ConfigError, NodeConfig, load_config
+from sync_exporter.discovery import BadHostError, target_address, target_groups
 from sync_exporter.landing import ReloadStatus, render_landing
 from sync_exporter.metrics import render
 from sync_exporter.model import NodeSnapshot
@@ -310,6 +312,24 @@ async def handle_probe(request: web.Request) -> web.StreamResponse:
     return await _respond(request, snapshots, config)
 
 
+async def handle_sd(request: web.Request) -> web.StreamResponse:
+    """Prometheus HTTP service discovery: one ``/probe`` target group per configured node.
+
+    The target is the address the client used (its ``Host``), the scheme the one it used
+    (``https`` when the exporter serves TLS), so the answer is right behind any name.
+    """
+    hosts = request.headers.getall("Host", [])
+    try:
+        if len(hosts) > 1:
+            raise BadHostError("the request has more than one Host header")
+        address = target_address(hosts[0] if hosts else None)
+    except BadHostError as exc:
+        raise _bad_request(f"cannot build /sd targets: {exc}") from None
+    scheme = "https" if request.secure else "http"
+    groups = target_groups(request.app[EXPORTER].config.nodes, address, scheme)
+    return web.json_response(groups)
+
+
 async def handle_healthy(request: web.Request) -> web.StreamResponse:
     """The process is alive and serving; never touches a node."""
     return web.Response(text="OK\n")
@@ -386,6 +406,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/", handle_landing)
     app.router.add_get("/metrics", handle_metrics)
     app.router.add_get("/probe", handle_probe)
+    app.router.add_get("/sd", handle_sd)
     app.router.add_get("/-/healthy", handle_healthy)
     app.router.add_get("/-/ready", handle_ready)
     app.router.add_post("/-/reload", handle_reload)
