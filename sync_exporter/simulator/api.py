@@ -169,12 +169,17 @@ def set_file_prefs(ctx: ApiContext, params: Params) -> ApiResult:
 
 
 def get_folder_peers(ctx: ApiContext, params: Params) -> ApiResult:
-    """Peers of a folder; ``[]`` when there are none or the secret is unknown."""
+    """Connected peers of a folder; ``[]`` when there are none or the secret is unknown.
+
+    API v1 lists only the peers connected now; the offline ones a GUI answer keeps
+    (``isonline`` false) are left out.
+    """
     secret = params.get("secret")
     if secret is None:
         return _missing("get_folder_peers")
     folder = ctx.state.folders.get(secret)
-    return ApiResult([p.as_api() for p in folder.peers.values()] if folder else [])
+    peers = folder.peers.values() if folder else ()
+    return ApiResult([p.as_api() for p in peers if p.online])
 
 
 def get_secrets(ctx: ApiContext, params: Params) -> ApiResult:

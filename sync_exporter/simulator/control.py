@@ -132,6 +132,11 @@ class _Control:
         await self.fleet.set_fault(name, mode, delay=delay, methods=methods)
         return _json(answer)
 
+    async def expire_gui(self, request: web.Request) -> web.StreamResponse:
+        name = self._node(request)
+        expired = self.fleet.nodes[name].expire_gui_sessions()
+        return _json({"node": name, "expired_sessions": expired})
+
     async def folder_error(self, request: web.Request) -> web.StreamResponse:
         name, folder = self._folder(request)
         folder.error = int(_number(request.query.get("code"), "code", integer=True))
@@ -319,6 +324,7 @@ ENDPOINTS: tuple[_Endpoint, ...] = (
     _Endpoint("POST", "/_sim/advance", "advance"),
     _Endpoint("POST", "/_sim/events", "event"),
     _Endpoint("POST", "/_sim/nodes/{node}/fault", "fault"),
+    _Endpoint("POST", "/_sim/nodes/{node}/gui/expire", "expire_gui"),
     _Endpoint("POST", "/_sim/nodes/{node}/folders/{ref:.+}/error", "folder_error"),
     _Endpoint("POST", "/_sim/nodes/{node}/folders/{ref:.+}/indexing", "indexing"),
     _Endpoint("POST", "/_sim/nodes/{node}/folders/{ref:.+}/stall", "stall"),

@@ -118,65 +118,49 @@ class RedactingLogger(logging.Logger):
         super().handle(record)
 
 
-class ApiEndpoint:
-    """Answers ``/api`` for one node; side effects go back to the node through callbacks."""
+class FaultGate:
+    """The HTTP faults and basic auth every endpoint of a node applies before answering.
+
+    Shared by ``/api`` and ``/gui/`` so a fault set on a node hits both APIs alike;
+    ``method`` is the API v1 method or the GUI action (``token`` for ``token.html``),
+    which ``Faults.methods`` may name to restrict a fault.
+    """
 
     def __init__(
-        self,
-        state: NodeState,
-        context: api.ApiContext,
-        credentials: Credentials,
-        *,
-        stopping: asyncio.Event,
-        on_result: Callable[[api.ApiResult], None],
-        after_shutdown_answer: Callable[[], None],
+        self, state: NodeState, credentials: Credentials, *, stopping: asyncio.Event
     ) -> None:
         self._state = state
-        self._context = context
         self._credentials = credentials
         self._stopping = stopping
-        self._on_result = on_result
-        self._after_shutdown_answer = after_shutdown_answer
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Apply faults, auth and the API key check, then dispatch the method."""
-        if len(request.raw_path) > MAX_TARGET:
-            return web.Response(status=414)
-        method = request.query.get("method")
+    @property
+    def credentials(self) -> Credentials:
+        """The node's login, password and API key."""
+        return self._credentials
+
+    async def check(
+        self, request: web.Request, method: str
+    ) -> tuple[web.StreamResponse | None, FaultMode]:
+        """Apply delay, hang, down, 500 and 401; return (early answer or None, body fault).
+
+        The returned mode is what is left for the body (INVALID_JSON, TRUNCATED, or NONE).
+        """
         faults = self._state.faults
         if faults.delay > 0 and await self._wait_stopping(faults.delay):
-            return _abort(request)
-        hang = faults.applies_to(method or "") and faults.mode is FaultMode.HANG
-        if hang and await self._hang(method or ""):
-            return _abort(request)
-        mode = faults.mode if faults.applies_to(method or "") else FaultMode.NONE
+            return abort(request), FaultMode.NONE
+        hang = faults.applies_to(method) and faults.mode is FaultMode.HANG
+        if hang and await self._hang(method):
+            return abort(request), FaultMode.NONE
+        mode = faults.mode if faults.applies_to(method) else FaultMode.NONE
         if mode is FaultMode.DOWN:
-            return _abort(request)
+            return abort(request), mode
         if mode is FaultMode.SERVER_ERROR:
-            return web.Response(status=500, text="500 Internal Server Error")
+            return web.Response(status=500, text="500 Internal Server Error"), mode
         if mode is FaultMode.UNAUTHORIZED or not self._credentials.authorized(
             request.headers.get("Authorization")
         ):
-            return web.Response(
-                status=401, headers={"WWW-Authenticate": 'Basic realm="Resilio Sync"'}
-            )
-        if self._credentials.api_key is None:
-            return web.Response(status=400, text="invalid request")
-        if mode is FaultMode.INVALID_JSON:
-            return _json_response(INVALID_BODY)
-        result = api.call(self._context, method, request.query)
-        self._on_result(result)
-        body = encode_json(result.body)
-        if mode is FaultMode.TRUNCATED:
-            response: web.StreamResponse = await _truncated(request, body)
-        else:
-            response = _json_response(body)
-            if result.shutdown:
-                await response.prepare(request)
-                await response.write_eof()
-        if result.shutdown:  # the method ran, whatever happened to its answer
-            self._after_shutdown_answer()
-        return response
+            return unauthorized(), mode
+        return None, mode
 
     async def _wait_stopping(self, seconds: float) -> bool:
         """Wait ``seconds`` (real time); return True early if the node is stopping."""
@@ -195,20 +179,76 @@ class ApiEndpoint:
         return False
 
 
+def unauthorized() -> web.Response:
+    """Wrong or missing basic auth: 401, empty body, the realm a live 3.1.2 node sends."""
+    return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="Resilio Sync"'})
+
+
+class ApiEndpoint:
+    """Answers ``/api`` for one node; side effects go back to the node through callbacks."""
+
+    def __init__(
+        self,
+        state: NodeState,
+        context: api.ApiContext,
+        credentials: Credentials,
+        *,
+        stopping: asyncio.Event,
+        on_result: Callable[[api.ApiResult], None],
+        after_shutdown_answer: Callable[[], None],
+    ) -> None:
+        self._context = context
+        self._credentials = credentials
+        self._gate = FaultGate(state, credentials, stopping=stopping)
+        self._on_result = on_result
+        self._after_shutdown_answer = after_shutdown_answer
+
+    @property
+    def gate(self) -> FaultGate:
+        """The faults and auth check, shared with the node's GUI endpoint."""
+        return self._gate
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Apply faults, auth and the API key check, then dispatch the method."""
+        if len(request.raw_path) > MAX_TARGET:
+            return web.Response(status=414)
+        method = request.query.get("method")
+        early, mode = await self._gate.check(request, method or "")
+        if early is not None:
+            return early
+        if self._credentials.api_key is None:
+            return web.Response(status=400, text="invalid request")
+        if mode is FaultMode.INVALID_JSON:
+            return _json_response(INVALID_BODY)
+        result = api.call(self._context, method, request.query)
+        self._on_result(result)
+        body = encode_json(result.body)
+        if mode is FaultMode.TRUNCATED:
+            response: web.StreamResponse = await truncated(request, body, CONTENT_TYPE)
+        else:
+            response = _json_response(body)
+            if result.shutdown:
+                await response.prepare(request)
+                await response.write_eof()
+        if result.shutdown:  # the method ran, whatever happened to its answer
+            self._after_shutdown_answer()
+        return response
+
+
 def _json_response(body: bytes) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-def _abort(request: web.Request) -> web.Response:
+def abort(request: web.Request) -> web.Response:
     """Drop the connection without an answer (aiohttp ignores the unsent response)."""
     if request.transport is not None:
         request.transport.close()
     return web.Response(status=503)
 
 
-async def _truncated(request: web.Request, body: bytes) -> web.StreamResponse:
+async def truncated(request: web.Request, body: bytes, content_type: str) -> web.StreamResponse:
     """Send half of ``body`` under a Content-Length for all of it, then hang up."""
-    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE})
+    response = web.StreamResponse(headers={"Content-Type": content_type})
     response.content_length = len(body) + 16
     await response.prepare(request)
     await response.write(body[: len(body) // 2])
@@ -217,9 +257,17 @@ async def _truncated(request: web.Request, body: bytes) -> web.StreamResponse:
     return response
 
 
-def create_app(endpoint: ApiEndpoint, extra_routes: Sequence[web.RouteDef] = ()) -> web.Application:
-    """Build the node's application: ``/api`` and any extra (control) routes; 404 elsewhere."""
+def create_app(
+    endpoint: ApiEndpoint,
+    extra_routes: Sequence[web.RouteDef] = (),
+    gui_routes: Sequence[web.RouteDef] = (),
+) -> web.Application:
+    """Build the node's application: ``/api``, the GUI routes and any extra (control) routes.
+
+    Everything else is 404.
+    """
     app = web.Application()
     app.router.add_get("/api", endpoint.handle)
+    app.router.add_routes(gui_routes)
     app.router.add_routes(extra_routes)
     return app

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from sync_exporter.simulator import api, folders
 from sync_exporter.simulator.clock import Clock
+from sync_exporter.simulator.gui import GuiEndpoint, GuiSessions
 from sync_exporter.simulator.http import MAX_LINE, ApiEndpoint, Credentials, RedactingLogger
 from sync_exporter.simulator.http import create_app as create_http_app
 from sync_exporter.simulator.state import FolderState, NodeState
@@ -31,9 +32,10 @@ DOWN_TIMEOUT = 0.05
 
 
 class SimNode:
-    """A node answering API v1 on ``http://host:port/api`` (plus any extra routes).
+    """A node answering API v1 on ``/api`` and the web GUI API on ``/gui/`` (plus extra routes).
 
-    ``api_key=None`` leaves the API disabled (HTTP 400), ``login=None`` disables basic
+    ``api_key=None`` leaves API v1 disabled (HTTP 400) while ``/gui/`` keeps answering,
+    as on a Resilio Sync 2.x/3.x node without a key; ``login=None`` disables basic
     auth. With ``storage``, folders, preferences and hosts are loaded at construction
     (StorageError if the file is unusable) and saved after every change; stored real
     directories are indexed again on :meth:`start`. ``walk_chunk`` sets how many
@@ -75,7 +77,9 @@ class SimNode:
             on_result=self._apply,
             after_shutdown_answer=self._shutdown_requested,
         )
-        self._app = create_http_app(endpoint, extra_routes)
+        self.gui_sessions = GuiSessions()
+        gui = GuiEndpoint(state, endpoint.gate, self.gui_sessions)
+        self._app = create_http_app(endpoint, extra_routes, gui.routes())
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._host = "127.0.0.1"
@@ -122,6 +126,7 @@ class SimNode:
         if self._runner is None:
             raise RuntimeError("node not started")
         if down and self._site is not None:
+            self.gui_sessions.forget()  # a node that comes back is a restarted daemon
             await self._site.stop()
             self._site = None
             server = self._runner.server
@@ -130,6 +135,10 @@ class SimNode:
                 await server.shutdown(DOWN_TIMEOUT)
         elif not down and self._site is None:
             await self._listen(self._port)
+
+    def expire_gui_sessions(self) -> int:
+        """Expire every GUI session: next action ``{"status": 401}``, then 400; return count."""
+        return self.gui_sessions.expire()
 
     async def stop(self) -> None:
         """Stop serving, release hanging requests, cancel indexing; safe to call twice."""

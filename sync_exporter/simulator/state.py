@@ -69,9 +69,13 @@ class PeerState:
     synced: int = 0  # Unix seconds of the last completed sync; 0 = never
     download: int = 0  # cumulative bytes received from this peer
     upload: int = 0  # cumulative bytes sent to this peer
+    #: Connected now. API v1 lists only connected peers; the GUI API keeps known peers
+    #: in the list with ``isonline`` false (and ``lastseentime``).
+    online: bool = True
+    last_seen: int = 0  # Unix seconds this peer was last connected; 0 = not known
 
     def as_api(self) -> dict[str, Any]:
-        """Return the JSON object a real node sends for this peer."""
+        """Return the JSON object API v1 sends for this peer (only connected peers are listed)."""
         return {
             "connection": self.connection,
             "download": self.download,
@@ -101,6 +105,19 @@ class FolderState:
     path: Path | None = None
     #: Selective-sync download flags by relative path ("a/b.txt" -> 0/1).
     file_prefs: dict[str, int] = field(default_factory=dict)
+    # What only the GUI API reports (``getsyncfolders``); API v1 has none of it.
+    paused: bool = False
+    pending_down_bytes: int = 0  # ``queue_download_size``: bytes still to receive
+    pending_down_files: int = 0  # ``queue_download_files``
+    pending_up_bytes: int = 0  # ``queue_upload_size``: bytes peers still want from us
+    pending_up_files: int = 0  # ``queue_upload_files``
+    #: Bytes free on the folder's volume; None = not modelled (the GUI then sends a default).
+    available_space: int | None = None
+    #: 0 = disconnected (the GUI sends a sparse object), 1 = selective, 2 = full sync.
+    synclevel: int = 2
+    date_added: int = 0  # Unix seconds the folder was added (GUI ``date_added``)
+    down_speed: int = 0  # bytes/s this folder received during the last tick
+    up_speed: int = 0  # bytes/s this folder sent during the last tick
 
     def as_api(self) -> dict[str, Any]:
         """Return the JSON object ``get_folders`` sends (exact key set of a real node)."""
@@ -148,6 +165,8 @@ class NodeState:
 
     name: str
     version: str = "1.4.111"
+    #: Build number the GUI ``version`` action appends ("3.1.2 (1076)"); None = default.
+    build: int | None = None
     os: str = "linux"
     prefs: dict[str, Any] = field(default_factory=dict)
     folders: dict[str, FolderState] = field(default_factory=dict)  # keyed by held secret
@@ -155,6 +174,9 @@ class NodeState:
     #: Download / upload speed in bytes per second, as ``get_speed`` reports it.
     download_speed: int = 0
     upload_speed: int = 0
+    #: Moving this on expires every GUI session of the node (their next action answers
+    #: ``{"status": 401}``); the sessions themselves live on the node's HTTP side.
+    gui_epoch: int = 0
 
     def __post_init__(self) -> None:
         if not self.prefs:

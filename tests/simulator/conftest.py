@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -175,5 +176,85 @@ def fleet_client(http_session: aiohttp.ClientSession) -> Callable[[Fleet, str], 
     def make(fleet: Fleet, name: str) -> ApiClient:
         login, password = fleet.credentials(name)
         return ApiClient(http_session, fleet.nodes[name].url, login, password)
+
+    return make
+
+
+# --------------------------------------------------------------------------- GUI API
+
+
+class GuiClient:
+    """Speaks the web GUI API to one node: mints a token, sends it with its ``GUID`` cookie.
+
+    The cookie is sent by hand (no cookie jar), so a test decides exactly which token and
+    cookie go together and can mix them up on purpose.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        login: str = LOGIN,
+        password: str = PASSWORD,
+    ) -> None:
+        self.session = session
+        self.base_url = base_url
+        self.auth = aiohttp.encode_basic_auth(login, password)
+        self.token: str | None = None
+        self.cookie: str | None = None
+
+    async def get(self, target: str, *, cookie: str | None = None, auth: bool = True) -> Reply:
+        """GET ``target`` with basic auth and, if given, ``Cookie: GUID=...``."""
+        headers = {"Authorization": self.auth} if auth else {}
+        if cookie is not None:
+            headers["Cookie"] = f"GUID={cookie}"
+        url = URL(self.base_url + target, encoded=True)
+        async with self.session.get(url, headers=headers) as response:
+            return Reply(response.status, response.headers, await response.read())
+
+    async def mint(self, *, keep_cookie: bool = False) -> Reply:
+        """GET ``/gui/token.html``; remember the token and the cookie it was bound to."""
+        reply = await self.get(
+            "/gui/token.html?t=1700000000000", cookie=self.cookie if keep_cookie else None
+        )
+        if reply.status == 200:
+            match = re.fullmatch(
+                rb"<html><div id='token' style='display:none;'>([^<]+)</div></html>", reply.body
+            )
+            assert match is not None, reply.body
+            self.token = match.group(1).decode("ascii")
+            cookie = reply.headers["Set-Cookie"]
+            found = re.fullmatch(r"GUID=([^;]+); path=/", cookie)
+            assert found is not None, cookie
+            self.cookie = found.group(1)
+        return reply
+
+    async def action(
+        self,
+        name: str,
+        *,
+        token: str | None = None,
+        cookie: str | None = None,
+        **params: str,
+    ) -> Reply:
+        """Call ``/gui/?token=..&action=name`` with this client's token and cookie by default."""
+        query = {"token": token or self.token or "", "action": name, "t": "1700000000001"}
+        target = URL("/gui/").with_query({**query, **params})
+        return await self.get(str(target), cookie=cookie if cookie is not None else self.cookie)
+
+    async def ok(self, name: str, **params: str) -> Any:
+        """Call an action, check the HTTP side is a plain 200 JSON answer, decode it."""
+        reply = await self.action(name, **params)
+        assert reply.status == 200, reply
+        assert reply.headers["Content-Type"] == "application/json; charset=utf-8"
+        return reply.json()
+
+
+@pytest.fixture
+def gui_for(http_session: aiohttp.ClientSession) -> Callable[..., GuiClient]:
+    """Make a GUI client for a node: ``gui_for(node, login=..., password=...)``."""
+
+    def make(node: SimNode, login: str = LOGIN, password: str = PASSWORD) -> GuiClient:
+        return GuiClient(http_session, node.url, login, password)
 
     return make

@@ -15,6 +15,8 @@ from sync_exporter.simulator.fleet import Fleet
 from sync_exporter.simulator.scenario import parse_scenario_text
 from sync_exporter.simulator.state import FaultMode
 
+from .conftest import GuiClient
+
 FleetFactory = Callable[..., Awaitable[Fleet]]
 Client = Callable[[Fleet, str], Any]
 
@@ -370,3 +372,17 @@ async def test_a_long_advance_through_a_node_it_takes_down_still_answers_in_full
     await fleet.settle()
     with pytest.raises(aiohttp.ClientConnectorError):
         await fleet_client(fleet, "b").call("get_os")
+
+
+async def test_gui_expire_endpoint(
+    demo: Fleet, control: Control, http_session: aiohttp.ClientSession
+) -> None:
+    login, password = demo.credentials("laptop")
+    gui = GuiClient(http_session, demo.nodes["laptop"].url, login, password)
+    assert (await gui.mint()).status == 200
+    assert (await gui.ok("version"))["status"] == 200
+    status, body = await control.post("/_sim/nodes/laptop/gui/expire")
+    assert (status, body) == (200, {"node": "laptop", "expired_sessions": 1})
+    assert await gui.ok("version") == {"status": 401}
+    assert (await gui.action("version")).status == 400
+    assert (await control.post("/_sim/nodes/zz/gui/expire"))[0] == 404

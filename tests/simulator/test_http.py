@@ -96,7 +96,7 @@ async def test_json_encoding_like_a_real_node(
     assert "Zoë's phone".encode() in peers.body
 
 
-@pytest.mark.parametrize("path", ["/", "/gui/", "/api/v2/folders", "/apii", "/api/x"])
+@pytest.mark.parametrize("path", ["/", "/gui/app.js", "/api/v2/folders", "/apii", "/api/x"])
 async def test_other_paths_are_404(sim_api: Any, path: str) -> None:
     assert (await sim_api.get(path)).status == 404
 
