@@ -52,6 +52,8 @@ class Row:
     peers: str
     problem: str
     ok: bool
+    #: Why the node was read through the API in ``api`` (empty when it was not read).
+    why: str = ""
 
     def cells(self) -> tuple[str, ...]:
         """The printed columns, in header order."""
@@ -82,12 +84,13 @@ def _up_row(node: str, url: str, snap: NodeSnapshot) -> Row:
         url=url,
         reachable=_YES,
         auth=_YES,
-        api=_YES,
+        api=snap.api or _YES,
         version=snap.version or _UNKNOWN,
         folders=str(len(snap.folders)),
         peers=f"{peers}+?" if failed else str(peers),
         problem="; ".join(problems) or _UNKNOWN,
         ok=not problems,
+        why=snap.api_reason or "",
     )
 
 
@@ -123,6 +126,12 @@ def render_table(rows: Sequence[Row], out: TextIO) -> None:
     for line in table:
         padded = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
         print("  ".join([*padded, line[-1]]).rstrip(), file=out)
+    chosen = [row for row in rows if row.why]
+    if chosen:
+        print(file=out)
+        width = max(len(row.node) for row in chosen)
+        for row in chosen:
+            print(f"{row.node.ljust(width)}  read through API {row.api}: {row.why}", file=out)
     failed = [row.node for row in rows if not row.ok]
     print(file=out)
     if failed:

@@ -378,18 +378,25 @@ class SyncClient:
             return parse(_decode(body, params))
 
     def _observe(self, method: str, outcome: Outcome, seconds: float) -> None:
-        if _log.isEnabledFor(logging.DEBUG):  # skip building the fields on every request
-            _log.debug(
-                "api request",
-                extra={
-                    "node": self._node.name,
-                    "method": method,
-                    "outcome": outcome.value,
-                    "seconds": round(seconds, 6),
-                },
-            )
-        if self._observer is not None:
-            self._observer.observe(self._node.name, method, outcome, seconds)
+        report_request(self._observer, self._node.name, method, outcome, seconds)
+
+
+def report_request(
+    observer: RequestObserver | None, node: str, method: str, outcome: Outcome, seconds: float
+) -> None:
+    """Log one finished request at debug level and tell the observer (both API clients)."""
+    if _log.isEnabledFor(logging.DEBUG):  # skip building the fields on every request
+        _log.debug(
+            "api request",
+            extra={
+                "node": node,
+                "method": method,
+                "outcome": outcome.value,
+                "seconds": round(seconds, 6),
+            },
+        )
+    if observer is not None:
+        observer.observe(node, method, outcome, seconds)
 
 
 def _too_large() -> SyncProtocolError:

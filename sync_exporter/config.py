@@ -29,6 +29,8 @@ from sync_exporter.credentials import (
 from sync_exporter.yaml_tree import INVALID, describe, key_path, read_yaml
 
 __all__ = [
+    "API_CHOICES",
+    "DEFAULT_API",
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_TIMEOUT",
     "Config",
@@ -53,6 +55,12 @@ __all__ = [
 DEFAULT_TIMEOUT = 8.0
 #: Concurrent API requests per node when neither the node nor ``defaults`` sets it.
 DEFAULT_MAX_CONCURRENCY = 8
+#: Which Sync API to read a node through when neither the node nor ``defaults`` says.
+DEFAULT_API = "auto"
+#: The values of ``api``: API v1 (``/api``, needs ``webui.api_key``), the web GUI API
+#: (``/gui/``, the Web UI's login; all that Resilio Sync 2.x/3.x nodes without a Business
+#: license answer), or ``auto``: v1 where it answers, the GUI API where v1 is disabled.
+API_CHOICES = ("auto", "v1", "gui")
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -136,6 +144,8 @@ class NodeConfig:
     tls: TLSConfig = field(default_factory=TLSConfig)
     folders: Mapping[str, FolderRule] = field(default_factory=FrozenMapping)
     peers: bool = True
+    #: ``auto``, ``v1`` or ``gui`` (see :data:`API_CHOICES`).
+    api: str = DEFAULT_API
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +222,7 @@ _SHARED_KEYS = (
     "max_concurrency",
     "peers",
     "tls",
+    "api",
 )
 _NODE_KEYS = ("name", "url", *_SHARED_KEYS, "folders")
 _TLS_KEYS = ("ca_file", "cert_file", "key_file", "insecure_skip_verify")
@@ -233,6 +244,7 @@ class _Shared:
     max_concurrency: int | None = None
     peers: bool | None = None
     tls: TLSConfig | None = None
+    api: str | None = None
     #: defaults had errors: nodes then skip "no username/password" (likely a cascade).
     broken: bool = False
 
@@ -304,6 +316,15 @@ class _Validator:
             self.error(path, f"must be at least 1, not {number}")
             return None
         return number
+
+    def choice(self, value: object, path: str, choices: tuple[str, ...]) -> str | None:
+        """Return one of ``choices`` (case-insensitive), naming them all when it is not."""
+        if value is INVALID:
+            return None
+        if isinstance(value, str) and value.strip().lower() in choices:
+            return value.strip().lower()
+        self.error(path, f"must be one of {', '.join(choices)}, not {_show(value)}")
+        return None
 
     def duration(self, value: object, path: str) -> float | None:
         if value is INVALID:
@@ -488,6 +509,8 @@ class _Validator:
             )
         if "peers" in block:
             shared.peers = self.boolean(block["peers"], f"{path}.peers")
+        if "api" in block:
+            shared.api = self.choice(block["api"], f"{path}.api", API_CHOICES)
         return shared
 
     def node(self, value: object, path: str, defaults: _Shared) -> NodeConfig | None:
@@ -545,6 +568,7 @@ class _Validator:
             tls=tls,
             folders=folders,
             peers=_first(own.peers, defaults.peers, True),
+            api=_first(own.api, defaults.api, DEFAULT_API),
         )
 
 

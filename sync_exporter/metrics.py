@@ -97,8 +97,10 @@ METRICS: tuple[MetricDef, ...] = (
     _m(
         "btsync_node_info",
         "gauge",
-        "Always 1; the node's version (get_version.version) and OS (get_os.os).",
-        "node version os",
+        "Always 1; the node's version (get_version.version, or the GUI's version without "
+        "the build), OS (get_os.os, or getsysteminfo.os) and the API it was read through "
+        "(api: v1 or gui).",
+        "node version os api",
         "node",
     ),
     _m(
@@ -157,9 +159,43 @@ METRICS: tuple[MetricDef, ...] = (
     _m(
         "btsync_folder_peers",
         "gauge",
-        "Connected peers of the folder by connection type (get_folder_peers.connection); "
-        "direct and relay are always present. Absent when get_folder_peers failed.",
+        "Connected (online) peers of the folder by connection type (get_folder_peers."
+        "connection, or the GUI's peers[].direct); direct and relay are always present. "
+        "Absent when get_folder_peers failed.",
         "node folder connection",
+        "folder",
+    ),
+    # -- per folder, web GUI API only
+    _m(
+        "btsync_folder_pending_bytes",
+        "gauge",
+        "Bytes queued for transfer by direction (GUI queue_download_size, "
+        "queue_upload_size). Only for nodes read through the web GUI API.",
+        "node folder direction",
+        "folder",
+    ),
+    _m(
+        "btsync_folder_pending_files",
+        "gauge",
+        "Files queued for transfer by direction (GUI queue_download_files, "
+        "queue_upload_files). Only for nodes read through the web GUI API.",
+        "node folder direction",
+        "folder",
+    ),
+    _m(
+        "btsync_folder_paused",
+        "gauge",
+        "1 while the folder is paused on this node (GUI paused). Only for nodes read "
+        "through the web GUI API.",
+        "node folder",
+        "folder",
+    ),
+    _m(
+        "btsync_folder_disk_free_bytes",
+        "gauge",
+        "Free bytes on the volume holding the folder (GUI available_space). Only for nodes "
+        "read through the web GUI API.",
+        "node folder",
         "folder",
     ),
     # -- per peer (only for nodes with peers: true)
@@ -173,21 +209,40 @@ METRICS: tuple[MetricDef, ...] = (
     _m(
         "btsync_peer_download_bytes_total",
         "counter",
-        "Bytes received from the peer for the folder (get_folder_peers.download).",
+        "Bytes received from the peer for the folder (get_folder_peers.download). Only for "
+        "nodes read through API v1 (the web GUI API has no such counter).",
         "node folder peer_id",
         "peer",
     ),
     _m(
         "btsync_peer_upload_bytes_total",
         "counter",
-        "Bytes sent to the peer for the folder (get_folder_peers.upload).",
+        "Bytes sent to the peer for the folder (get_folder_peers.upload). Only for nodes "
+        "read through API v1 (the web GUI API has no such counter).",
         "node folder peer_id",
         "peer",
     ),
     _m(
         "btsync_peer_last_synced_timestamp_seconds",
         "gauge",
-        "Unix time the last sync with the peer completed (get_folder_peers.synced); 0 = never.",
+        "Unix time the last sync with the peer completed (get_folder_peers.synced, or the "
+        "GUI's lastsynctime); 0 = never.",
+        "node folder peer_id",
+        "peer",
+    ),
+    _m(
+        "btsync_peer_online",
+        "gauge",
+        "1 while the peer is online (GUI isonline). Only for nodes read through the web "
+        "GUI API, which also lists known peers that are offline.",
+        "node folder peer_id",
+        "peer",
+    ),
+    _m(
+        "btsync_peer_last_seen_timestamp_seconds",
+        "gauge",
+        "Unix time the peer was last seen (GUI lastseentime), only where the node gives it "
+        "(offline peers).",
         "node folder peer_id",
         "peer",
     ),
@@ -272,7 +327,7 @@ def _render_node(families: dict[str, Metric], snap: NodeSnapshot, *, peers_enabl
     _add(families, "btsync_scrape_duration_seconds", [node], snap.duration_seconds)
     if not snap.up:
         return
-    _add(families, "btsync_node_info", [node, snap.version or "", snap.os or ""], 1)
+    _add(families, "btsync_node_info", [node, snap.version or "", snap.os or "", snap.api or ""], 1)
     _add(families, "btsync_download_speed_bytes_per_second", [node], snap.download_speed)
     _add(families, "btsync_upload_speed_bytes_per_second", [node], snap.upload_speed)
     seen: set[str] = set()
@@ -293,12 +348,24 @@ def _render_folder(
     _add(families, "btsync_folder_files", key, folder.files)
     _add(families, "btsync_folder_error_code", key, folder.error_code)
     _add(families, "btsync_folder_indexing", key, 1 if folder.indexing else 0)
+    gui = folder.gui
+    if gui is not None:
+        for direction, size, count in (
+            ("download", gui.pending_download_bytes, gui.pending_download_files),
+            ("upload", gui.pending_upload_bytes, gui.pending_upload_files),
+        ):
+            _add(families, "btsync_folder_pending_bytes", [*key, direction], size)
+            _add(families, "btsync_folder_pending_files", [*key, direction], count)
+        _add(families, "btsync_folder_paused", key, 1 if gui.paused else 0)
+        if gui.disk_free_bytes is not None:
+            _add(families, "btsync_folder_disk_free_bytes", key, gui.disk_free_bytes)
     if folder.peers is None:  # get_folder_peers failed: unknown, not zero
         return
     counts = dict.fromkeys(CONNECTIONS, 0)
     peers = {p.peer_id: p for p in reversed(folder.peers)}  # first occurrence wins
     for peer in peers.values():
-        counts[peer.connection] = counts.get(peer.connection, 0) + 1
+        if peer.online is not False:  # API v1 lists connected peers only
+            counts[peer.connection] = counts.get(peer.connection, 0) + 1
     for connection, count in counts.items():
         _add(families, "btsync_folder_peers", [*key, connection], count)
     if not peers_enabled:
@@ -308,9 +375,15 @@ def _render_folder(
             continue
         pkey = [*key, peer.peer_id]
         _add(families, "btsync_peer_info", [*pkey, peer.name, peer.connection], 1)
-        _add(families, "btsync_peer_download_bytes_total", pkey, peer.download_bytes)
-        _add(families, "btsync_peer_upload_bytes_total", pkey, peer.upload_bytes)
+        if peer.download_bytes is not None:
+            _add(families, "btsync_peer_download_bytes_total", pkey, peer.download_bytes)
+        if peer.upload_bytes is not None:
+            _add(families, "btsync_peer_upload_bytes_total", pkey, peer.upload_bytes)
         _add(families, "btsync_peer_last_synced_timestamp_seconds", pkey, peer.synced)
+        if peer.online is not None:
+            _add(families, "btsync_peer_online", pkey, 1 if peer.online else 0)
+        if peer.last_seen is not None:
+            _add(families, "btsync_peer_last_seen_timestamp_seconds", pkey, peer.last_seen)
 
 
 _SCOPE_TITLES: dict[Scope, str] = {

@@ -33,14 +33,24 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PeerSnapshot:
-    """One peer of one folder (``get_folder_peers``)."""
+    """One peer of one folder (``get_folder_peers``, or a ``peers`` entry of the GUI API).
+
+    A field one API does not give is None, and its series is left out rather than
+    exported as a false zero: the GUI API has no cumulative byte counters, API v1 lists
+    only connected peers and no last-seen time.
+    """
 
     peer_id: str
     name: str
     connection: str  # "direct" or "relay" (anything else is kept as sent)
     synced: float  # Unix seconds of the last completed sync; 0 = never
-    download_bytes: int  # cumulative
-    upload_bytes: int  # cumulative
+    download_bytes: int | None  # cumulative; None through the GUI API
+    upload_bytes: int | None  # cumulative; None through the GUI API
+    #: Whether the peer is online now (GUI ``isonline``); None through API v1, whose
+    #: get_folder_peers lists connected peers only.
+    online: bool | None = None
+    #: Unix seconds the peer was last seen (GUI ``lastseentime``, sent for offline peers).
+    last_seen: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +70,21 @@ class FolderSnapshot:
     #: Selective sync (get_folder_prefs.selective_sync): the copy holds a chosen subset on
     #: purpose. None while it is unknown (the prefs call failed or the node does not say).
     selective: bool | None = None
+    #: What only the GUI API reports (None through API v1, which has no such fields).
+    gui: GuiFolderState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuiFolderState:
+    """Per-folder facts only the web GUI API gives: transfer queues, pause, free space."""
+
+    pending_download_bytes: int
+    pending_download_files: int
+    pending_upload_bytes: int
+    pending_upload_files: int
+    paused: bool
+    #: Free bytes on the folder's volume (``available_space``); None when not sent.
+    disk_free_bytes: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +105,11 @@ class NodeSnapshot:
     error: str | None = None
     #: Unix time the scrape finished.
     timestamp: float = 0.0
+    #: The API the node was read through this scrape: ``v1`` or ``gui`` (None when down
+    #: before either answered).
+    api: str | None = None
+    #: Why that API: the config said so, or what ``auto`` saw (for ``check`` and logs).
+    api_reason: str | None = None
 
 
 # --------------------------------------------------------------------------------------

@@ -2,6 +2,17 @@
 
 Per scrape, every node at once; per node:
 
+Each node is read through API v1 or the web GUI API (``api`` in the config). With
+``auto``, the first scrape asks API v1; a node that answers ``api_disabled`` (HTTP 400,
+no ``webui.api_key``: every Resilio Sync 2.x/3.x node without a Business license) is read
+through the GUI API from then on. The choice is logged, kept until a reload, and made
+again when the chosen API fails in a way the other could fix (v1 turned off, no GUI).
+
+Through the GUI API a scrape is a handful of requests whatever the folder count:
+``getsyncfolders`` (every folder with its peers) and ``getstatuses`` side by side, plus
+``version``/``getsysteminfo`` when their cache is stale, and a session token when there
+is none yet. Through API v1:
+
 1. ``get_speed`` and ``get_folders`` side by side (plus ``get_version``/``get_os`` when
    their cache is older than ``metadata_ttl``); either of the first two failing marks
    the node down with that failure as the reason.
@@ -24,7 +35,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -33,7 +44,15 @@ import aiohttp
 from sync_exporter.client import RequestObserver, SyncClient, SyncError, make_session
 from sync_exporter.config import NodeConfig
 from sync_exporter.folder_id import cache_key, folder_id
-from sync_exporter.model import FolderEntry, FolderSnapshot, NodeSnapshot, Outcome
+from sync_exporter.gui_client import GuiClient
+from sync_exporter.gui_model import GuiFolderEntry
+from sync_exporter.model import (
+    FolderEntry,
+    FolderSnapshot,
+    NodeSnapshot,
+    Outcome,
+    SharedSecrets,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -60,6 +79,11 @@ class _NodeState:
     config: NodeConfig
     session: aiohttp.ClientSession | None = None
     client: SyncClient | None = None
+    gui: GuiClient | None = None
+    #: The API this node is read through (``v1``/``gui``), None until ``auto`` decides.
+    api: str | None = None
+    #: Why that API, in words for ``check`` and the log.
+    api_reason: str | None = None
     inflight: asyncio.Task[NodeSnapshot] | None = None
     #: Loop time the fetch in flight gives up: the latest deadline of the scrapes sharing it.
     inflight_deadline: float = 0.0
@@ -261,13 +285,93 @@ class Scraper:
 
     # -- one node ---------------------------------------------------------------------
 
+    def _session(self, state: _NodeState) -> aiohttp.ClientSession:
+        if state.session is None:
+            state.session = make_session(state.config)
+        return state.session
+
     def _client(self, state: _NodeState) -> SyncClient:
         if state.client is None:
-            state.session = make_session(state.config)
-            state.client = SyncClient(state.config, state.session, self._observer)
+            state.client = SyncClient(state.config, self._session(state), self._observer)
         return state.client
 
+    def _gui_client(self, state: _NodeState) -> GuiClient:
+        if state.gui is None:
+            state.gui = GuiClient(state.config, self._session(state), self._observer)
+        return state.gui
+
     async def _collect(self, state: _NodeState, started: float) -> NodeSnapshot:
+        """Read the node through the API its config names, or the one ``auto`` chose."""
+        snapshot = await self._collect_any(state, started)
+        return replace(snapshot, api_reason=state.api_reason)
+
+    async def _collect_any(self, state: _NodeState, started: float) -> NodeSnapshot:
+        node = state.config
+        if node.api == "gui" or (node.api == "auto" and state.api == "gui"):
+            if state.api is None:
+                _choose(state, "gui", "api: gui in the config")
+            try:
+                return await self._collect_gui(state, started)
+            except SyncError as err:
+                if node.api == "auto" and err.outcome is Outcome.HTTP_ERROR:
+                    # No usable GUI here (404, a refused session): ask API v1 next time.
+                    state.api = state.api_reason = None
+                raise
+        try:
+            snapshot = await self._collect_v1(state, started)
+        except SyncError as err:
+            if node.api != "auto" or err.outcome is not Outcome.API_DISABLED:
+                raise
+            _choose(state, "gui", "API v1 is disabled on the node (HTTP 400, no webui.api_key)")
+            try:
+                return await self._collect_gui(state, started)
+            except SyncError as gui_err:
+                if gui_err.outcome is not Outcome.HTTP_ERROR:
+                    raise  # e.g. a wrong Web UI password: the GUI's own reason is the news
+                state.api = state.api_reason = None
+                raise SyncError(
+                    f"{err}; the web GUI API failed too: {gui_err}", outcome=Outcome.API_DISABLED
+                ) from gui_err
+        if state.api != "v1":
+            _choose(state, "v1", "api: v1 in the config" if node.api == "v1" else "API v1 answered")
+        return snapshot
+
+    async def _collect_gui(self, state: _NodeState, started: float) -> NodeSnapshot:
+        node = state.config
+        client = self._gui_client(state)
+        now = self._clock()
+        async with asyncio.TaskGroup() as group:
+            folders_task = group.create_task(_attempt(client.get_sync_folders()))
+            speed_task = group.create_task(_attempt(client.get_speed()))
+            version_task = os_task = None
+            if _stale(state.version, now, self._metadata_ttl):
+                version_task = group.create_task(_attempt(client.get_version()))
+            if _stale(state.os, now, self._metadata_ttl):
+                os_task = group.create_task(_attempt(client.get_os()))
+        listing, speed = folders_task.result(), speed_task.result()
+        if isinstance(listing, SyncError):
+            raise listing
+        if isinstance(speed, SyncError):
+            raise speed
+        state.version = _refresh(state.version, version_task, now)
+        state.os = _refresh(state.os, os_task, now)
+        folders = tuple(
+            _gui_folder(node, entry) for entry in listing.items if not _excluded(node, entry.dir)
+        )
+        return NodeSnapshot(
+            node=node.name,
+            up=True,
+            duration_seconds=time.perf_counter() - started,
+            version=state.version.value if state.version else None,
+            os=state.os.value if state.os else None,
+            download_speed=speed.download,
+            upload_speed=speed.upload,
+            folders=folders,
+            timestamp=self._clock(),
+            api="gui",
+        )
+
+    async def _collect_v1(self, state: _NodeState, started: float) -> NodeSnapshot:
         node = state.config
         client = self._client(state)
         now = self._clock()
@@ -311,6 +415,7 @@ class Scraper:
             upload_speed=speed.upload,
             folders=tuple(task.result() for task in tasks),
             timestamp=self._clock(),
+            api="v1",
         )
 
     async def _folder(
@@ -365,6 +470,40 @@ class Scraper:
             peers=None if isinstance(peers, SyncError) else peers,
             selective=flag.value if flag is not None else None,
         )
+
+
+def _choose(state: _NodeState, api: str, reason: str) -> None:
+    """Record (and log once) the API a node is read through from now on.
+
+    Switching APIs forgets the cached version and OS: each API words them its own way.
+    """
+    if state.api is not None and state.api != api:
+        state.version = state.os = None
+    state.api, state.api_reason = api, reason
+    _log.info("node API chosen", extra={"node": state.config.name, "api": api, "reason": reason})
+
+
+def _gui_folder(node: NodeConfig, entry: GuiFolderEntry) -> FolderSnapshot:
+    """Label a GUI folder like a v1 one: alias, and the fleet-wide ``folder_id``.
+
+    The GUI hands out the read-only secret with the folder, which is what a v1 node's
+    get_secrets gives for a plain share, so both APIs agree on its ``folder_id``.
+    """
+    rule = node.folders.get(entry.dir)
+    shared = SharedSecrets(read_only=entry.read_only_secret)
+    return FolderSnapshot(
+        folder=rule.alias if rule is not None and rule.alias else entry.dir,
+        dir=entry.dir,
+        folder_id=folder_id(entry.held_secret, shared),
+        type=entry.type,
+        size_bytes=entry.size_bytes,
+        files=entry.files,
+        error_code=entry.error_code,
+        indexing=entry.indexing,
+        peers=entry.peers,
+        selective=entry.selective,
+        gui=entry.state,
+    )
 
 
 async def _attempt(awaitable: Awaitable[T]) -> T | SyncError:

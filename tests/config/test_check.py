@@ -104,7 +104,8 @@ async def test_table_and_exit_code_for_a_mixed_fleet(
         f"password: '{passwords['vault']}', timeout: 300ms}}"
     )
     lines.append(
-        f"  - {{name: noapi, url: '{api_disabled_node.url}', password: noapi-password-value}}"
+        f"  - {{name: noapi, url: '{api_disabled_node.url}', password: noapi-password-value, "
+        "api: v1}"
     )
     config = tmp_path / "sync-exporter.yml"
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -120,7 +121,7 @@ async def test_table_and_exit_code_for_a_mixed_fleet(
     version = {name: node.state.version for name, node in fleet.nodes.items()}
     assert rows == {
         "nas": [
-            "nas", urls["nas"], "yes", "yes", "yes", version["nas"], nas_folders, nas_peers, "-",
+            "nas", urls["nas"], "yes", "yes", "v1", version["nas"], nas_folders, nas_peers, "-",
         ],
         "laptop": [
             "laptop", urls["laptop"], "yes", "no", "-", "-", "-", "-",
@@ -131,7 +132,7 @@ async def test_table_and_exit_code_for_a_mixed_fleet(
             "cannot connect: connection refused",
         ],
         "pi": [
-            "pi", urls["pi"], "yes", "yes", "yes", version["pi"], pi_folders, "0+?",
+            "pi", urls["pi"], "yes", "yes", "v1", version["pi"], pi_folders, "0+?",
             f"get_folder_peers failed for {pi_folders} folder" + ("s" if pi_folders != "1" else ""),
         ],
         "vault": ["vault", urls["vault"], "no", "-", "-", "-", "-", "-", "timed out after 0.3s"],
@@ -141,6 +142,8 @@ async def test_table_and_exit_code_for_a_mixed_fleet(
         ],
     }  # fmt: skip
     assert stdout.rstrip().endswith("1 of 6 nodes OK; failed: laptop, office, pi, vault, noapi")
+    assert "nas  read through API v1: API v1 answered" in stdout
+    assert "pi   read through API v1: API v1 answered" in stdout
     for secret in [*passwords.values(), "noapi-password-value"]:
         assert secret not in stdout
         assert secret not in stderr
@@ -166,7 +169,7 @@ async def test_all_nodes_ok_exits_zero(fleet: Fleet, tmp_path: Path) -> None:
         assert cells[2:] == [
             "yes",
             "yes",
-            "yes",
+            "v1",
             fleet.nodes[name].state.version,
             folders,
             peers,

@@ -217,7 +217,7 @@ nodes:
         "nodes[0].url: must not contain a user name or password: "
         "use username and password or password_file",
         "nodes[1].bogus: unknown key (allowed: name, url, username, password, password_file, "
-        "timeout, max_concurrency, peers, tls, folders)",
+        "timeout, max_concurrency, peers, tls, api, folders)",
         "nodes[2].password: must be a string, not a list",
         f"nodes[3].password_file: cannot read password file {D}/nowhere: No such file or directory",
         "nodes[3]: set password or password_file, not both",

@@ -131,7 +131,7 @@ async def test_api_disabled_and_down_nodes(
     down = await start_node(sample_state("down", rng))
     await down.set_down(True)
     first, second = await scraper.scrape(
-        [node_config(nokey, "nokey"), node_config(down, "down")], timeout=5.0
+        [node_config(nokey, "nokey", api="v1"), node_config(down, "down")], timeout=5.0
     )
     assert (first.up, first.outcome) == (False, Outcome.API_DISABLED)
     assert (second.up, second.outcome) == (False, Outcome.CONNECT_ERROR)

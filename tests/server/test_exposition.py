@@ -98,11 +98,11 @@ def test_readme_metrics_table_is_generated_from_the_table() -> None:
         assert f"| `{metric.name}` |" in readme
 
 
-#: design.md section 4, the fixed contract: name -> (type, identity labels).
+#: The fixed metric contract (docs/metrics.md): name -> (type, identity labels).
 CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "btsync_up": ("gauge", ("node",)),
     "btsync_scrape_duration_seconds": ("gauge", ("node",)),
-    "btsync_node_info": ("gauge", ("node", "version", "os")),
+    "btsync_node_info": ("gauge", ("node", "version", "os", "api")),
     "btsync_download_speed_bytes_per_second": ("gauge", ("node",)),
     "btsync_upload_speed_bytes_per_second": ("gauge", ("node",)),
     "btsync_folder_info": ("gauge", ("node", "folder", "folder_id", "type")),
@@ -115,6 +115,13 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "btsync_peer_download_bytes_total": ("counter", ("node", "folder", "peer_id")),
     "btsync_peer_upload_bytes_total": ("counter", ("node", "folder", "peer_id")),
     "btsync_peer_last_synced_timestamp_seconds": ("gauge", ("node", "folder", "peer_id")),
+    # What only the web GUI API gives (issue 8: names fixed).
+    "btsync_folder_pending_bytes": ("gauge", ("node", "folder", "direction")),
+    "btsync_folder_pending_files": ("gauge", ("node", "folder", "direction")),
+    "btsync_folder_paused": ("gauge", ("node", "folder")),
+    "btsync_folder_disk_free_bytes": ("gauge", ("node", "folder")),
+    "btsync_peer_online": ("gauge", ("node", "folder", "peer_id")),
+    "btsync_peer_last_seen_timestamp_seconds": ("gauge", ("node", "folder", "peer_id")),
 }
 
 

@@ -19,7 +19,9 @@ from tests.server.conftest import Exposition, Harness, healthy
 def _check_node(expo: Exposition, harness: Harness, name: str) -> None:
     state = harness.fleet.nodes[name].state
     assert expo.value("btsync_up", node=name) == 1
-    assert expo.value("btsync_node_info", node=name, version=state.version, os=state.os) == 1
+    assert (
+        expo.value("btsync_node_info", node=name, version=state.version, os=state.os, api="v1") == 1
+    )
     assert expo.value("btsync_download_speed_bytes_per_second", node=name) == state.download_speed
     assert expo.value("btsync_upload_speed_bytes_per_second", node=name) == state.upload_speed
     folders = {f.dir: f for f in state.folders.values()}
