@@ -544,3 +544,25 @@ def test_an_environment_variable_that_is_not_utf8_is_refused_without_its_value()
     )
     assert errors == [f"nodes[0].password: {SURROGATE}"]
     assert "env-secret-value" not in repr(errors)
+
+
+def test_api_choice_per_node_and_in_defaults() -> None:
+    config = _parse(
+        "defaults: {username: api, password: pw, api: GUI}\n"
+        "nodes:\n"
+        "  - {name: a, url: 'http://h:1'}\n"
+        "  - {name: b, url: 'http://h:2', api: v1}\n"
+        "  - {name: c, url: 'http://h:3', api: ' auto '}\n"
+    )
+    assert [node.api for node in config.nodes] == ["gui", "v1", "auto"]
+    plain = _parse("nodes:\n  - {name: a, url: 'http://h:1', username: u, password: p}\n")
+    assert plain.nodes[0].api == "auto"
+
+
+@pytest.mark.parametrize("value", ["v2", "'1'", "true", "[v1]", "''"])
+def test_api_choice_refuses_anything_else(value: str) -> None:
+    errors = _errors(
+        f"nodes:\n  - {{name: a, url: 'http://h:1', username: u, password: p, api: {value}}}\n"
+    )
+    assert len(errors) == 1
+    assert errors[0].startswith("nodes[0].api: must be one of auto, v1, gui, not ")
