@@ -30,6 +30,8 @@ _MIN_SIZE = "folder_id:btsync_folder_size_bytes:min"
 _MAX_FILES = "folder_id:btsync_folder_files:max"
 _MIN_FILES = "folder_id:btsync_folder_files:min"
 _FOLDER = "job, instance, node, folder"
+#: Matcher of the nodes read through the GUI API, which report their own pending transfers.
+GUI_NODE = 'api="gui"'
 
 #: Folder error codes with a known meaning (sync-api-notes 1.4, from btsync-gui).
 FOLDER_ERRORS: dict[int, str] = {
@@ -233,7 +235,8 @@ def _no_peers(t: Tunables, q: _Q) -> Rule:
     return _alert(
         t,
         name,
-        f"sum by ({_FOLDER}) ({q('btsync_folder_peers')}) == 0",
+        f"sum by ({_FOLDER}) ({q('btsync_folder_peers')}) == 0\n"
+        f"unless on ({_FOLDER}) {q('btsync_folder_paused')} == 1",
         "A Sync folder has no connected peer: it replicates nowhere.",
         "Folder {{ $labels.folder }} on node {{ $labels.node }} has had no connected peer, "
         "direct or relay, for " + duration + ": changes made there exist nowhere else.",
@@ -269,6 +272,18 @@ def _pending(q: _Q) -> str:
     )
 
 
+def _pending_exact(q: _Q, window: str) -> str:
+    """Copies whose own transfer queue holds bytes and has not shrunk within ``window``.
+
+    Exact, from the node itself (GUI API ``queue_*``): no comparison of sizes. Any
+    direction, bytes or files, going down within the window is progress.
+    """
+    parts = [f"sum by ({_FOLDER}) ({q('btsync_folder_pending_bytes')}) > 0"]
+    for metric in ("btsync_folder_pending_bytes", "btsync_folder_pending_files"):
+        parts.append(f"unless on ({_FOLDER})\n({q(metric)} < max_over_time({q(metric)}[{window}]))")
+    return "\n".join(parts)
+
+
 def _stalled(t: Tunables, q: _Q) -> Rule:
     name = "BTSyncFolderStalled"
     settings = t.alert(name)
@@ -280,21 +295,46 @@ def _stalled(t: Tunables, q: _Q) -> Rule:
         f"+ on ({_FOLDER})\n"
         f"sum by ({_FOLDER}) (rate({q('btsync_peer_upload_bytes_total')}[{window}]))"
     )
-    return _alert(
-        t,
-        name,
-        f"(sum by ({_FOLDER}) ({q('btsync_folder_peers')}) > 0)\n"
+    peers = f"(sum by ({_FOLDER}) ({q('btsync_folder_peers')}) > 0)"
+    # A node read through the GUI API says exactly what it still has to transfer, so the
+    # guess from sizes and byte counters is left to the nodes that cannot say (API v1).
+    guessed = (
+        f"{peers}\n"
         f"* on ({_FOLDER}) group_left (folder_id, type)\n"
         f"(\n{_indent(_pending(q))}\n)\n"
         f"and on ({_FOLDER})\n"
         f"(\n{_indent(moved)}\n  == 0\n)\n"
+        f"unless on (job, instance, node) {q('btsync_node_info', GUI_NODE)}"
+    )
+    exact = (
+        f"{peers}\n"
+        f"* on ({_FOLDER}) group_left (folder_id, type)\n"
+        f"{q('btsync_folder_info')}\n"
+        f"and on ({_FOLDER})\n"
+        f"(\n{_indent(_pending_exact(q, window))}\n)\n"
+        f"unless on ({_FOLDER}) {q('btsync_folder_paused')} == 1"
+    )
+    queued = (
+        '{{ with printf "sum(btsync_folder_pending_bytes{job=%q, instance=%q, node=%q, '
+        'folder=%q})" $labels.job $labels.instance $labels.node $labels.folder | query }}'
+        '{{ . | first | value | humanize1024 | reReplaceAll "ki$" "Ki" }}B queued for '
+        "transfer (the node's own count), and the queue has not shrunk for "
+        + duration
+        + ".{{ else }}data pending (its copies differ across nodes, or it changed after "
+        "every peer's last completed sync), yet no byte has moved to or from any peer for "
+        + duration
+        + ".{{ end }}"
+    )
+    return _alert(
+        t,
+        name,
+        f"(\n  (\n{_indent(guessed, '    ')}\n  )\n  or\n"
+        f"  (\n{_indent(exact, '    ')}\n  )\n)\n"
         f"unless on ({_FOLDER})\n"
         f"({q('btsync_folder_indexing')} == 1 or {q('btsync_folder_error_code')} != 0)",
         "A Sync folder has data pending and connected peers, but nothing moves.",
         "Folder {{ $labels.folder }} (folder_id {{ $labels.folder_id }}) on node "
-        "{{ $labels.node }} has {{ $value }} connected peer(s) and data pending (its copies "
-        "differ across nodes, or it changed after every peer's last completed sync), yet no "
-        "byte has moved to or from any peer for " + duration + ".",
+        "{{ $labels.node }} has {{ $value }} connected peer(s) and " + queued,
     )
 
 
@@ -351,6 +391,7 @@ def _peer_not_synced(t: Tunables, q: _Q) -> Rule:
         f"* on ({peer}) group_left (name)\n"
         f"{q('btsync_peer_info')}\n"
         f"and on ({peer}) ({synced} > 0)\n"
+        f"unless on ({peer}) {q('btsync_peer_online')} == 0\n"
         f"and on ({peer})\n"
         f"({synced}\n < on ({_FOLDER}) group_left ()\n {LAST_CHANGE})",
         "A connected Sync peer has not completed a sync for days while its folder changed.",
@@ -367,11 +408,22 @@ def _scrape_errors(t: Tunables, q: _Q) -> Rule:
     window = format_duration(settings.window_ms)
     duration = format_duration(settings.for_ms)
     failed = q("btsync_exporter_api_requests_total", 'outcome!="success"')
+    errors = f"sum by (job, instance, node) (increase({failed}[{window}])) > 0"
+    up = q("btsync_up")
+    # With /metrics the counters and btsync_up come from one scrape. With /probe they do
+    # not: btsync_up comes from the probe job (instance = the node) and the counters from
+    # the exporter's own /metrics job (instance = the exporter), so that case falls back
+    # to the node name, and only when every node of that name is up (never a guess
+    # across namesakes of which one is down).
     return _alert(
         t,
         name,
-        f"sum by (job, instance, node) (increase({failed}[{window}])) > 0\n"
-        f"and on (job, instance, node) ({q('btsync_up')} == 1)",
+        f"(\n  {errors}\n  and on (job, instance, node) ({up} == 1)\n)\n"
+        f"or\n"
+        f"(\n  {errors}\n"
+        f"  unless on (job, instance, node) {up}\n"
+        f"  and on (node) ({up} == 1)\n"
+        f"  unless on (node) ({up} == 0)\n)",
         "API requests to a Sync node keep failing while the node is up.",
         '{{ $value | printf "%.0f" }} API requests from the exporter to node '
         "{{ $labels.node }} failed in the last "
@@ -404,15 +456,70 @@ def _version_mismatch(t: Tunables, q: _Q) -> Rule:
     )
 
 
+def _paused(t: Tunables, q: _Q) -> Rule:
+    name = "BTSyncFolderPaused"
+    duration = format_duration(t.alert(name).for_ms)
+    return _alert(
+        t,
+        name,
+        f"{q('btsync_folder_paused')} == 1",
+        "A Sync folder has been paused for long: it neither sends nor receives changes.",
+        "Folder {{ $labels.folder }} on node {{ $labels.node }} has been paused for "
+        + duration
+        + ": changes made there reach no other node, and changes made elsewhere do not "
+        "arrive.",
+    )
+
+
+def _disk_space_low(t: Tunables, q: _Q) -> Rule:
+    name = "BTSyncDiskSpaceLow"
+    settings = t.alert(name)
+    assert settings.window_ms is not None
+    assert settings.horizon_ms is not None
+    window = format_duration(settings.window_ms)
+    horizon = format_duration(settings.horizon_ms)
+    free = q("btsync_folder_disk_free_bytes")
+    one = "btsync_folder_disk_free_bytes{job=%q, instance=%q, node=%q, folder=%q}"
+    labels = "$labels.job $labels.instance $labels.node $labels.folder"
+    eta = (
+        '{{ with printf "'
+        + one
+        + " / -deriv("
+        + one
+        + "["
+        + window
+        + ']) > 0" '
+        + labels
+        + " "
+        + labels
+        + " | query }}"
+        " (in about {{ . | first | value | humanizeDuration }}){{ end }}"
+    )
+    # node_exporter's mixin predicts filesystems the same way (predict_linear over hours);
+    # Sync gives free space but not the volume's size, so there is no percentage guard.
+    return _alert(
+        t,
+        name,
+        f"{free}\nand\npredict_linear({free}[{window}], {_seconds(settings.horizon_ms)}) < 0",
+        "The disk holding a Sync folder is filling up and will be full soon.",
+        "The volume holding folder {{ $labels.folder }} on node {{ $labels.node }} has "
+        '{{ $value | humanize1024 | reReplaceAll "ki$" "Ki" }}B free and, at the rate it '
+        "filled over the last " + window + ", runs out within " + horizon + eta + "; "
+        "Sync then stops writing to every folder on it.",
+    )
+
+
 _BUILDERS: dict[str, Callable[[Tunables, _Q], Rule]] = {
     "BTSyncExporterDown": _exporter_down,
     "BTSyncNodeDown": _node_down,
     "BTSyncFolderError": _folder_error,
     "BTSyncFolderIndexingStuck": _indexing_stuck,
     "BTSyncFolderNoPeers": _no_peers,
+    "BTSyncFolderPaused": _paused,
     "BTSyncFolderStalled": _stalled,
     "BTSyncFolderOutOfSync": _out_of_sync,
     "BTSyncPeerNotSynced": _peer_not_synced,
+    "BTSyncDiskSpaceLow": _disk_space_low,
     "BTSyncExporterScrapeErrors": _scrape_errors,
     "BTSyncVersionMismatch": _version_mismatch,
 }

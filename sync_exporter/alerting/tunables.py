@@ -89,10 +89,17 @@ class AlertSettings:
     window_ms: int | None = None
     #: Peer sync age threshold (BTSyncPeerNotSynced only).
     max_age_ms: int | None = None
+    #: How far ahead a trend is extrapolated (BTSyncDiskSpaceLow only).
+    horizon_ms: int | None = None
 
 
 def _alert(
-    severity: str, for_: str, *, window: str | None = None, max_age: str | None = None
+    severity: str,
+    for_: str,
+    *,
+    window: str | None = None,
+    max_age: str | None = None,
+    horizon: str | None = None,
 ) -> AlertSettings:
     return AlertSettings(
         enabled=True,
@@ -100,6 +107,7 @@ def _alert(
         for_ms=parse_duration(for_),
         window_ms=None if window is None else parse_duration(window),
         max_age_ms=None if max_age is None else parse_duration(max_age),
+        horizon_ms=None if horizon is None else parse_duration(horizon),
     )
 
 
@@ -110,9 +118,11 @@ def _default_alerts() -> dict[str, AlertSettings]:
         "BTSyncFolderError": _alert("warning", "15m"),
         "BTSyncFolderIndexingStuck": _alert("warning", "2h", window="30m"),
         "BTSyncFolderNoPeers": _alert("warning", "30m"),
+        "BTSyncFolderPaused": _alert("warning", "6h"),
         "BTSyncFolderStalled": _alert("warning", "1h", window="15m"),
         "BTSyncFolderOutOfSync": _alert("warning", "6h", window="1h"),
         "BTSyncPeerNotSynced": _alert("warning", "30m", max_age="48h"),
+        "BTSyncDiskSpaceLow": _alert("warning", "1h", window="6h", horizon="24h"),
         "BTSyncExporterScrapeErrors": _alert("warning", "30m", window="15m"),
         "BTSyncVersionMismatch": _alert("info", "24h"),
     }
@@ -166,6 +176,7 @@ class Tunables:
                 for_ms=scale(settings.for_ms),
                 window_ms=scale_opt(settings.window_ms),
                 max_age_ms=scale_opt(settings.max_age_ms),
+                horizon_ms=scale_opt(settings.horizon_ms),
             )
             for name, settings in self.alerts.items()
         }
@@ -248,6 +259,8 @@ def _parse_alert(check: _Checker, name: str, value: object, base: AlertSettings)
         allowed.append("window")
     if base.max_age_ms is not None:
         allowed.append("max_age")
+    if base.horizon_ms is not None:
+        allowed.append("horizon")
     block = check.mapping(value, path, tuple(allowed))
     settings = base
     if "enabled" in block:
@@ -262,7 +275,7 @@ def _parse_alert(check: _Checker, name: str, value: object, base: AlertSettings)
             check.errors.append(f"{path}.severity: must be one of {', '.join(SEVERITIES)}")
     durations = {
         key: check.duration(block[key], f"{path}.{key}")
-        for key in ("for", "window", "max_age")
+        for key in ("for", "window", "max_age", "horizon")
         if key in block
     }
     return dataclasses.replace(
@@ -270,6 +283,7 @@ def _parse_alert(check: _Checker, name: str, value: object, base: AlertSettings)
         for_ms=durations.get("for") or settings.for_ms,
         window_ms=durations.get("window") or settings.window_ms,
         max_age_ms=durations.get("max_age") or settings.max_age_ms,
+        horizon_ms=durations.get("horizon") or settings.horizon_ms,
     )
 
 

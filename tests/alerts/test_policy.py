@@ -26,6 +26,15 @@ _GUARD = re.compile(
     r"\{\{ if \$labels\.(?P<label>\w+) \}\}(?P<then>.*?)\{\{ else \}\}(?P<other>.*?)\{\{ end \}\}",
     re.S,
 )
+#: Series only nodes read through the GUI API have (and node_info's ``api``), by label.
+GUI_METRICS = {
+    "btsync_node_info": frozenset({"node", "version", "os", "api"}),
+    "btsync_folder_pending_bytes": frozenset({"node", "folder", "direction"}),
+    "btsync_folder_pending_files": frozenset({"node", "folder", "direction"}),
+    "btsync_folder_paused": frozenset({"node", "folder"}),
+    "btsync_folder_disk_free_bytes": frozenset({"node", "folder"}),
+    "btsync_peer_online": frozenset({"node", "folder", "peer_id"}),
+}
 _DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
@@ -105,8 +114,10 @@ def test_every_runbook_section_says_what_it_means_how_to_confirm_and_fix(runbook
     for name in ALERT_NAMES:
         section = by_name.get(name)
         assert section is not None, f"{name} has no section"
-        for part in ("**Meaning.**", "**Confirm.**", "**Fix.**", "```promql", "api?method="):
+        for part in ("**Meaning.**", "**Confirm.**", "**Fix.**", "```promql"):
             assert part in section, f"{name}: no {part}"
+        # a way to ask the node itself: API v1, or the GUI API for what only it reports
+        assert "api?method=" in section or "/gui/?token=" in section, f"{name}: no node query"
 
 
 def test_every_alert_has_a_firing_case_a_boundary_case_and_a_silent_near_miss(
@@ -179,6 +190,8 @@ def _metric_labels(rules: list[dict[str, Any]]) -> dict[str, frozenset[str] | No
         d.name: frozenset(d.labels) | {"job", "instance"} for d in METRICS
     }
     known["up"] = frozenset({"job", "instance"})
+    for name, labels in GUI_METRICS.items():  # the GUI backend's, once the exporter has them
+        known[name] = (known.get(name) or frozenset()) | labels | {"job", "instance"}
     for rule in rules:
         if "record" in rule:
             known[rule["record"]] = None  # a latch may read its own previous value
