@@ -7,23 +7,32 @@
 # tree ships. The process runs as the numeric user 10001 (the Helm chart's runAsUser: a
 # test keeps them equal) and writes nothing to disk, so a read-only root filesystem works.
 #
-# Pin the base by digest in your own pipeline for byte-for-byte rebuilds:
+# PYTHON_IMAGE is any Debian-based image with `python` (3.11+) and its venv/ensurepip
+# modules: the official python:slim below, or the Debian bookworm base that scripts/build-image
+# makes with debootstrap where no registry can be reached. Pin it by digest in your own
+# pipeline for byte-for-byte rebuilds:
 #   docker build --build-arg PYTHON_IMAGE=python:3.12.12-slim-bookworm@sha256:<digest> .
 ARG PYTHON_IMAGE=python:3.12.12-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
+# Only for builds behind a TLS-intercepting proxy: the path of its CA bundle, mounted into the
+# build (scripts/build-image does it when the host's pip has PIP_CERT or SSL_CERT_FILE). A
+# builder-stage argument, so it never reaches the runtime image.
+ARG PIP_CERT
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# The venv has no pip of its own: the base image's pip installs into it (--python), so the
-# runtime image carries no package installer.
-RUN python -m venv --without-pip /opt/venv
+# The shipped venv has no pip of its own: a throw-away tool venv (pip from the standard
+# library's ensurepip, present in both kinds of base) installs into it with --python, so the
+# runtime image carries no package installer whatever the base image ships.
+RUN python -m venv --without-pip /opt/venv \
+    && python -m venv /opt/tools
 COPY pyproject.toml README.md ./
 COPY sync_exporter ./sync_exporter
 # The wheel build needs the package metadata and README; the install compiles .pyc files
 # now, because the read-only runtime filesystem cannot take them later.
-RUN pip --python /opt/venv/bin/python install --no-cache-dir --compile . \
+RUN /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir --compile . \
     && /opt/venv/bin/sync-exporter --version
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -45,9 +54,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     SYNC_EXPORTER_HEALTHCHECK_URL=http://127.0.0.1:9888/-/healthy
 # A passwd entry makes `ps` and log tooling show a name; USER below stays numeric, because
 # Kubernetes' runAsNonRoot can only verify a numeric user.
+# The official python:slim base has pip installed system-wide; it goes, so no package
+# installer ships (the Debian base has none to remove).
 RUN groupadd --system --gid 10001 sync-exporter \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \
-       --home-dir /nonexistent --shell /usr/sbin/nologin sync-exporter
+       --home-dir /nonexistent --shell /usr/sbin/nologin sync-exporter \
+    && if python -m pip --version >/dev/null 2>&1; then \
+           python -m pip uninstall --yes --no-cache-dir pip; \
+       fi
 COPY --from=builder /opt/venv /opt/venv
 # The default --config.file (sync-exporter.yml) is relative: it resolves here.
 WORKDIR /etc/sync-exporter
