@@ -188,14 +188,13 @@ def _peer(entry: Mapping[str, object]) -> PeerSnapshot:
 def _folder_type(entry: Mapping[str, object], held: str, read_only: str | None) -> str:
     """read_write, read_only or encrypted, from what the GUI says of the copy.
 
-    ``iswritable`` marks a read-write copy. A copy without the folder's key (``has_key``
-    false), or held under an encryption secret (``F`` prefix) with no read-only secret to
-    go with it, is an encrypted one: it can never derive the read-only secret.
+    ``iswritable`` marks a read-write copy. A copy held under an encryption secret
+    (``F`` prefix) with no read-only secret to go with it is an encrypted one: it can
+    never derive the read-only secret. (``has_key`` is not used: no source says what it
+    means, and reading it as "encrypted" would mislabel read-only copies.)
     """
     if _optional(entry, "iswritable", _bool, False):
         return "read_write"
-    if not _optional(entry, "has_key", _bool, True):
-        return "encrypted"
     if held.startswith("F") and read_only is None:
         return "encrypted"
     return "read_only"

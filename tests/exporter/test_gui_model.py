@@ -157,7 +157,7 @@ def test_type_drift_is_read_leniently() -> None:
     [
         ({"iswritable": True}, "read_write"),
         ({"iswritable": False}, "read_only"),
-        ({"iswritable": False, "has_key": False}, "encrypted"),
+        ({"iswritable": False, "has_key": False}, "read_only"),
         ({"iswritable": False, "secret": "F" + "X" * 32, "readonlysecret": ""}, "encrypted"),
     ],
 )
