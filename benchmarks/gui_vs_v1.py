@@ -133,10 +133,18 @@ async def measure(args: argparse.Namespace, nodes: list[dict[str, Any]]) -> dict
 
 def report(args: argparse.Namespace, figures: dict[str, Figures]) -> None:
     v1, gui = figures["v1"], figures["gui"]
-    rows = [
+    rows: list[tuple[str, float, float]] = [
         ("requests per scrape", statistics.median(v1.requests), statistics.median(gui.requests)),
-        ("exporter CPU per scrape (ms)", *(statistics.median(f.cpu) * 1000 for f in (v1, gui))),
-        ("wall per scrape (ms)", *(statistics.median(f.wall) * 1000 for f in (v1, gui))),
+        (
+            "exporter CPU per scrape (ms)",
+            statistics.median(v1.cpu) * 1000,
+            statistics.median(gui.cpu) * 1000,
+        ),
+        (
+            "wall per scrape (ms)",
+            statistics.median(v1.wall) * 1000,
+            statistics.median(gui.wall) * 1000,
+        ),
     ]
     print(
         f"fleet: {args.nodes} nodes x {args.folders} folders x {args.peers} peers, "
