@@ -3,28 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections import defaultdict
 
+import aiohttp
 import pytest
 
 from sync_exporter.logs import LogfmtFormatter
 from sync_exporter.model import Outcome
 from sync_exporter.simulator.secrets import derive
-from sync_exporter.simulator.state import FaultMode
+from sync_exporter.simulator.state import FaultMode, FolderState
 from tests.server.conftest import Exposition, Harness, healthy
 
 
-def _check_node(expo: Exposition, harness: Harness, name: str) -> None:
+async def node_api(harness: Harness, name: str) -> str:
+    """The API the exporter must read ``name`` through under ``auto``, asked of the node.
+
+    A node whose API v1 answers 400 (no ``webui.api_key``) is read through the GUI API.
+    """
+    login, password = harness.fleet.credentials(name)
+    url = f"{harness.fleet.nodes[name].url}/api"
+    token = base64.b64encode(f"{login}:{password}".encode()).decode("ascii")
+    headers = {"Authorization": f"Basic {token}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, params={"method": "get_version"}, headers=headers) as response,
+    ):
+        return "gui" if response.status == 400 else "v1"
+
+
+def _check_node(expo: Exposition, harness: Harness, name: str, api: str) -> None:
     state = harness.fleet.nodes[name].state
+    gui = api == "gui"
     assert expo.value("btsync_up", node=name) == 1
-    assert (
-        expo.value("btsync_node_info", node=name, version=state.version, os=state.os, api="v1") == 1
-    )
+    assert expo.value("btsync_node_info", node=name, version=state.version, os=state.os, api=api)
     assert expo.value("btsync_download_speed_bytes_per_second", node=name) == state.download_speed
     assert expo.value("btsync_upload_speed_bytes_per_second", node=name) == state.upload_speed
-    folders = {f.dir: f for f in state.folders.values()}
+    folders = {f.dir: f for f in state.folders.values() if f.synclevel != 0}
     assert expo.label_values("btsync_folder_size_bytes", "folder", node=name) == set(folders)
     for path, folder in folders.items():
         key = {"node": name, "folder": path}
@@ -35,17 +52,54 @@ def _check_node(expo: Exposition, harness: Harness, name: str) -> None:
         (info,) = expo.find("btsync_folder_info", **key)
         assert info.labels["type"] == folder.type
         assert info.value == 1
+        _check_gui_folder(expo, key, folder, gui=gui)
+        listed = {i: p for i, p in folder.peers.items() if gui or p.online}
         for connection in ("direct", "relay"):
-            want = sum(1 for p in folder.peers.values() if p.connection == connection)
+            want = sum(1 for p in listed.values() if p.connection == connection and p.online)
             assert expo.value("btsync_folder_peers", connection=connection, **key) == want
-        assert expo.label_values("btsync_peer_info", "peer_id", **key) == set(folder.peers)
-        for peer_id, peer in folder.peers.items():
+        assert expo.label_values("btsync_peer_info", "peer_id", **key) == set(listed)
+        for peer_id, peer in listed.items():
             pkey = {**key, "peer_id": peer_id}
             labels = {**pkey, "name": peer.name, "connection": peer.connection}
             assert expo.value("btsync_peer_info", **labels) == 1
-            assert expo.value("btsync_peer_download_bytes_total", **pkey) == peer.download
-            assert expo.value("btsync_peer_upload_bytes_total", **pkey) == peer.upload
             assert expo.value("btsync_peer_last_synced_timestamp_seconds", **pkey) == peer.synced
+            if gui:  # the GUI API has no byte counters, but knows who is online
+                assert not expo.find("btsync_peer_download_bytes_total", **pkey)
+                assert expo.value("btsync_peer_online", **pkey) == (1 if peer.online else 0)
+                seen = peer.last_seen if not peer.online and peer.last_seen else None
+                assert expo.value("btsync_peer_last_seen_timestamp_seconds", **pkey) == seen
+            else:
+                assert expo.value("btsync_peer_download_bytes_total", **pkey) == peer.download
+                assert expo.value("btsync_peer_upload_bytes_total", **pkey) == peer.upload
+                assert not expo.find("btsync_peer_online", **pkey)
+
+
+def _check_gui_folder(
+    expo: Exposition, key: dict[str, str], folder: FolderState, *, gui: bool
+) -> None:
+    """The GUI-only folder series: exact on a GUI node, absent on a v1 node."""
+    if not gui:
+        for name in GUI_ONLY_FOLDER_SERIES:
+            assert not expo.find(name, **key), name
+        return
+    for direction, size, files in (
+        ("download", folder.pending_down_bytes, folder.pending_down_files),
+        ("upload", folder.pending_up_bytes, folder.pending_up_files),
+    ):
+        assert expo.value("btsync_folder_pending_bytes", direction=direction, **key) == size
+        assert expo.value("btsync_folder_pending_files", direction=direction, **key) == files
+    assert expo.value("btsync_folder_paused", **key) == (1 if folder.paused else 0)
+    if folder.available_space is not None:
+        free = expo.value("btsync_folder_disk_free_bytes", **key)
+        assert free == max(0, folder.available_space)
+
+
+GUI_ONLY_FOLDER_SERIES = (
+    "btsync_folder_pending_bytes",
+    "btsync_folder_pending_files",
+    "btsync_folder_paused",
+    "btsync_folder_disk_free_bytes",
+)
 
 
 async def test_every_value_equals_the_simulator_state(harness: Harness) -> None:
@@ -54,7 +108,7 @@ async def test_every_value_equals_the_simulator_state(harness: Harness) -> None:
     assert len(up) >= 2, "the scenario should have several healthy nodes"
     for name in harness.fleet.nodes:
         if name in up:
-            _check_node(expo, harness, name)
+            _check_node(expo, harness, name, await node_api(harness, name))
         else:
             assert expo.value("btsync_up", node=name) == 0
             assert not expo.find("btsync_folder_size_bytes", node=name)
@@ -162,7 +216,7 @@ async def test_probe_serves_one_node_without_self_metrics(harness: Harness) -> N
     assert expo.value("btsync_up", node=name) == 1
     assert expo.value("btsync_scrape_duration_seconds", node=name) is not None
     assert not {n for n in expo.names() if n.startswith(("btsync_exporter_", "process_"))}
-    _check_node(expo, harness, name)
+    _check_node(expo, harness, name, await node_api(harness, name))
 
 
 async def test_probe_of_a_down_node_is_200_with_up_0(harness: Harness) -> None:
