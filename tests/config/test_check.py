@@ -32,7 +32,7 @@ async def fleet() -> AsyncIterator[Fleet]:
 
 @pytest.fixture
 async def api_disabled_node() -> AsyncIterator[SimNode]:
-    """A node whose sync.conf has no webui.api_key: the API answers HTTP 400."""
+    """A node whose sync.conf has no webui.api_key: API v1 answers HTTP 400, /gui/ works."""
     node = SimNode(
         NodeState(name="noapi"),
         clock=ManualClock(),
@@ -107,6 +107,9 @@ async def test_table_and_exit_code_for_a_mixed_fleet(
         f"  - {{name: noapi, url: '{api_disabled_node.url}', password: noapi-password-value, "
         "api: v1}"
     )
+    lines.append(  # the same keyless node under auto: read through the web GUI API
+        f"  - {{name: resilio, url: '{api_disabled_node.url}', password: noapi-password-value}}"
+    )
     config = tmp_path / "sync-exporter.yml"
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert login == "api"
@@ -140,10 +143,18 @@ async def test_table_and_exit_code_for_a_mixed_fleet(
             "noapi", api_disabled_node.url, "yes", "yes", "no", "-", "-", "-",
             "API not enabled: set webui.api_key on the node (HTTP 400)",
         ],
+        "resilio": [
+            "resilio", api_disabled_node.url, "yes", "yes", "gui",
+            api_disabled_node.state.version, "0", "0", "-",
+        ],
     }  # fmt: skip
-    assert stdout.rstrip().endswith("1 of 6 nodes OK; failed: laptop, office, pi, vault, noapi")
-    assert "nas  read through API v1: API v1 answered" in stdout
-    assert "pi   read through API v1: API v1 answered" in stdout
+    assert stdout.rstrip().endswith("2 of 7 nodes OK; failed: laptop, office, pi, vault, noapi")
+    assert "nas      read through API v1: API v1 answered" in stdout
+    assert "pi       read through API v1: API v1 answered" in stdout
+    assert (
+        "resilio  read through API gui: API v1 is disabled on the node "
+        "(HTTP 400, no webui.api_key)"
+    ) in stdout
     for secret in [*passwords.values(), "noapi-password-value"]:
         assert secret not in stdout
         assert secret not in stderr
