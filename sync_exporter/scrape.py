@@ -156,6 +156,16 @@ class Scraper:
             del self._last[name]
         await asyncio.sleep(0)  # let sessions with nothing in flight close now
 
+    def reconsider_apis(self) -> None:
+        """Let ``auto`` choose each node's API again at its next scrape (after a reload).
+
+        A node upgraded or reconfigured since the choice (an API key added or removed)
+        is then read through the API that now works, without a restart.
+        """
+        for state in self._nodes.values():
+            if state.config.api == "auto":
+                state.api = state.api_reason = None
+
     async def close(self) -> None:
         """Cancel fetches in flight and close every session."""
         states = list(self._nodes.values())

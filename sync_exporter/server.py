@@ -129,6 +129,7 @@ class Exporter:
                 self.self_metrics.set_nodes(names)
                 self.self_metrics.reloaded(success=True, when=now)
                 await self.scraper.forget(names)
+                self.scraper.reconsider_apis()
                 log.info(
                     "configuration reloaded", extra={"file": str(path), "nodes": len(config.nodes)}
                 )

@@ -152,8 +152,7 @@ async def test_table_and_exit_code_for_a_mixed_fleet(
     assert "nas      read through API v1: API v1 answered" in stdout
     assert "pi       read through API v1: API v1 answered" in stdout
     assert (
-        "resilio  read through API gui: API v1 is disabled on the node "
-        "(HTTP 400, no webui.api_key)"
+        "resilio  read through API gui: API v1 is disabled on the node (HTTP 400, no webui.api_key)"
     ) in stdout
     for secret in [*passwords.values(), "noapi-password-value"]:
         assert secret not in stdout

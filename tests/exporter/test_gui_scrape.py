@@ -339,3 +339,22 @@ async def test_no_token_cookie_secret_or_password_in_any_output(
     text = "\n".join([*outputs, *(LogfmtFormatter().format(r) for r in caplog.records)])
     for secret in tokens | all_secrets(node.state) | {PASSWORD}:
         assert secret not in text
+
+
+async def test_after_a_reload_auto_asks_api_v1_again(
+    start_node: StartNode, rng: random.Random, scraper: Scraper, observer: RecordingObserver
+) -> None:
+    node = await start_node(gui_state("keyless", rng), api_key=None)
+    pinned = await start_node(gui_state("pinned", rng), api_key=None)
+    configs = [node_config(node, "keyless"), node_config(pinned, "pinned", api="gui")]
+    await scraper.scrape(configs, timeout=5.0)
+    await scraper.scrape(configs, timeout=5.0)
+    asked = requests_of(observer, "keyless").get("get_speed", 0)
+    assert asked == 1  # only the first scrape asked API v1
+    scraper.reconsider_apis()
+    (again, pinned_again) = await scraper.scrape(configs, timeout=5.0)
+    assert again.up
+    assert again.api == "gui"
+    assert requests_of(observer, "keyless")["get_speed"] == asked + 1
+    assert pinned_again.up
+    assert "get_speed" not in requests_of(observer, "pinned")

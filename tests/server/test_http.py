@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import logging
 from typing import Any
 
 import aiohttp
@@ -237,3 +238,21 @@ async def test_no_metrics_nodes_leaves_the_nodes_to_probe(
     after = Exposition(await (await client.get("/metrics")).text())
     requests = after.find("btsync_exporter_api_requests_total", node=name, outcome="success")
     assert sum(s.value for s in requests) > 0  # the probe's requests are counted on /metrics
+
+
+async def test_a_reload_lets_auto_choose_each_nodes_api_again(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    def chosen() -> list[str]:
+        return [r.__dict__["node"] for r in caplog.records if r.getMessage() == "node API chosen"]
+
+    caplog.set_level(logging.INFO, logger="sync_exporter")
+    answering = set(healthy(harness.fleet))
+    await harness.metrics()
+    await harness.metrics()
+    assert sorted(chosen()) == sorted(answering)  # once per node, not once per scrape
+    async with harness.client.post("/-/reload") as response:
+        assert response.status == 200, await response.text()
+    caplog.clear()
+    await harness.metrics()
+    assert sorted(chosen()) == sorted(answering)
