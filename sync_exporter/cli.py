@@ -24,6 +24,24 @@ SUBCOMMANDS: dict[str, str] = {
     "dashboards": "sync_exporter.dashboards.__main__",
 }
 
+#: One line per subcommand for ``sync-exporter --help`` (a test keeps it complete).
+SUMMARIES: dict[str, str] = {
+    "check": "connect to every configured node once and say what works",
+    "demo": "run a simulated Sync fleet with the exporter in front of it",
+    "simulate": "run simulated Sync nodes (a scenario fleet, or one node from sync.conf)",
+    "alerts": "write the alert rules for your tunables (selector, thresholds, runbook base)",
+    "dashboards": "write the Grafana dashboards into a directory",
+}
+
+
+def subcommands_help() -> str:
+    """The subcommand list printed under ``sync-exporter --help``."""
+    width = max(len(name) for name in SUBCOMMANDS)
+    lines = ["subcommands (sync-exporter SUBCOMMAND --help for each one's flags):"]
+    for name in SUBCOMMANDS:
+        lines.append(f"  {name:<{width}}  {SUMMARIES.get(name, '')}".rstrip())
+    return "\n".join(lines)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command named by ``argv`` and return its exit code."""

@@ -78,7 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME|FILE",
         help="simulator scenario: a bundled name (demo, healthy, timeline) or a YAML file",
     )
-    parser.add_argument("--sim.seed", dest="seed", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--sim.seed",
+        dest="seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="random seed of the simulated fleet; the same seed replays the same demo (default: 0)",
+    )
     parser.add_argument(
         "--with-prometheus",
         action="store_true",

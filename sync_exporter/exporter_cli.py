@@ -59,10 +59,16 @@ def _non_negative_seconds(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the exporter's argument parser."""
+    from sync_exporter.cli import subcommands_help
+
     parser = argparse.ArgumentParser(
         prog="sync-exporter",
-        description="Prometheus exporter for BitTorrent Sync / Resilio Sync nodes. "
-        "Subcommands: check, demo, simulate (sync-exporter SUBCOMMAND --help).",
+        usage="%(prog)s [flags] | %(prog)s SUBCOMMAND [flags]",
+        description="Prometheus exporter for BitTorrent Sync / Resilio Sync nodes.\n"
+        "Without a subcommand: serve /metrics, /probe and the landing page for the nodes\n"
+        "of the configuration file.",
+        epilog=subcommands_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--config.file",
@@ -101,8 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="/metrics serves only the exporter's own and process metrics, not the nodes: "
         "for multi-target setups where Prometheus scrapes every node through /probe",
     )
-    parser.add_argument("--log.level", dest="log_level", choices=LOG_LEVELS, default="info")
-    parser.add_argument("--log.format", dest="log_format", choices=LOG_FORMATS, default="logfmt")
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        choices=LOG_LEVELS,
+        default="info",
+        help="lowest level of log lines written to stderr (default: info)",
+    )
+    parser.add_argument(
+        "--log.format",
+        dest="log_format",
+        choices=LOG_FORMATS,
+        default="logfmt",
+        help="log line format: logfmt (key=value) or json, one object per line (default: logfmt)",
+    )
     parser.add_argument(
         "--version",
         action="version",

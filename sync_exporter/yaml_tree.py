@@ -183,18 +183,84 @@ def _where(mark: yaml.Mark | None) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
 
 
+#: PyYAML's problem texts, in plain words: (context starts with, problem starts with) -> text.
+#: An empty part matches anything. The first match wins.
+_PLAIN: tuple[tuple[str, str, str], ...] = (
+    (
+        "while scanning a quoted scalar",
+        "found unexpected end of stream",
+        "a quoted string starts here and is never closed (a missing closing quote?)",
+    ),
+    (
+        "while scanning a quoted scalar",
+        "",
+        "a quoted string starts here and holds something a quoted string cannot",
+    ),
+    (
+        "while scanning a simple key",
+        "could not find expected ':'",
+        "this line is not 'key: value': the ':' (followed by a space) is missing",
+    ),
+    (
+        "while scanning for the next token",
+        "found character '\\t'",
+        "a tab character: YAML indents with spaces only",
+    ),
+    (
+        "",
+        "mapping values are not allowed here",
+        "a ': ' inside a value: quote the value (\"...\") when it holds ': '",
+    ),
+    (
+        "while parsing a block",
+        "expected <block end>",
+        "this line is indented differently from the lines above it: keys of one mapping, "
+        "and the items of one list, must start at the same column",
+    ),
+    ("while parsing a flow mapping", "", "inside a {...} mapping: a missing ',' or closing '}'?"),
+    ("while parsing a flow sequence", "", "inside a [...] list: a missing ',' or closing ']'?"),
+)
+
+
+def _plain(context: str, problem: str) -> str | None:
+    for want_context, want_problem, text in _PLAIN:
+        if context.startswith(want_context) and problem.startswith(want_problem):
+            return text
+    return None
+
+
 def _syntax_error(exc: yaml.MarkedYAMLError) -> str:
-    """Describe a syntax error by position and PyYAML's problem text, without the line."""
+    """Describe a syntax error where the mistake is, in plain words, without the line's text.
+
+    The line named first is the one to fix. For scanner errors ("while scanning ...") that
+    is where the scanned token starts (an unclosed quote, a key without ':'); for parser
+    errors ("while parsing ...") it is where parsing broke (the mis-indented line), and the
+    start of the enclosing block follows in brackets. PyYAML's own text comes last, for
+    searching. The text of the line is never quoted: it could be a password.
+    """
     problem = exc.problem or "syntax error"
-    if exc.context and exc.context_mark is not None:
-        # "while scanning a quoted scalar" starts where the mistake is, not where it broke.
-        return (
-            f"{_where(exc.context_mark)}: invalid YAML: {exc.context}: {problem} "
-            f"({_where(exc.problem_mark)})"
-        )
-    where = _where(exc.problem_mark or exc.context_mark)
-    text = f"{exc.context}, {problem}" if exc.context else problem
-    return f"{where + ': ' if where else ''}invalid YAML: {text}"
+    context = exc.context or ""
+    scanning = context.startswith("while scanning") and exc.context_mark is not None
+    first = exc.context_mark if scanning else (exc.problem_mark or exc.context_mark)
+    other = exc.problem_mark if scanning else exc.context_mark
+    where = _where(first)
+    plain = _plain(context, problem) or "invalid YAML"
+    if other is not None and first is not None and other.line != first.line:
+        relation = "noticed at" if scanning else "the enclosing block starts at"
+        plain += f" ({relation} {_where(other)})"
+    original = f"{context}: {problem}" if context else problem
+    return f"{where + ': ' if where else ''}{plain}; the YAML parser says: {original}"
+
+
+def yaml_error_message(exc: yaml.YAMLError) -> str:
+    """Describe a YAML error for a person: the line to fix first, then what is wrong there.
+
+    For every YAML file the project reads (the exporter config, the alert tunables), so
+    they all report syntax errors alike and never echo the text of the line.
+    """
+    if isinstance(exc, yaml.MarkedYAMLError):
+        return _syntax_error(exc)
+    return f"invalid YAML: {type(exc).__name__}"
 
 
 def read_yaml(text: str, env: Mapping[str, str], errors: list[str]) -> object:
@@ -207,11 +273,8 @@ def read_yaml(text: str, env: Mapping[str, str], errors: list[str]) -> object:
     except RecursionError:
         errors.append("invalid YAML: nested too deeply")
         return None
-    except yaml.MarkedYAMLError as exc:
-        errors.append(_syntax_error(exc))
-        return None
     except yaml.YAMLError as exc:
-        errors.append(f"invalid YAML: {type(exc).__name__}")
+        errors.append(yaml_error_message(exc))
         return None
     if root is None:
         return None

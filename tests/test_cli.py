@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +39,116 @@ def test_dashboards_subcommand_writes_what_is_committed(tmp_path: Path) -> None:
     assert written == sorted(p.name for p in (ROOT / "grafana").glob("*.json"))
     for name in written:
         assert (tmp_path / name).read_bytes() == (ROOT / "grafana" / name).read_bytes()
+
+
+def _parsers_of(name: str, monkeypatch: pytest.MonkeyPatch) -> list[argparse.ArgumentParser]:
+    """Every argument parser ``sync-exporter NAME --help`` builds (top level: NAME "")."""
+    seen: list[argparse.ArgumentParser] = []
+    original = argparse.ArgumentParser.parse_known_args
+
+    def recording(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
+        seen.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", recording)
+    assert main([name, "--help"] if name else ["--help"]) == 0
+    assert seen, f"sync-exporter {name} --help built no argument parser"
+    return seen
+
+
+def test_top_level_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    listed = out.split("subcommands", 1)[1]
+    for name in SUBCOMMANDS:
+        line = next((ln for ln in listed.splitlines() if ln.split()[:1] == [name]), None)
+        assert line is not None, f"{name} missing from sync-exporter --help"
+        assert len(line.split()) > 2, f"{name} has no summary in sync-exporter --help"
+
+
+@pytest.mark.parametrize("name", ["", *sorted(SUBCOMMANDS)])
+def test_every_flag_has_help_and_usage_names_the_command(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for parser in _parsers_of(name, monkeypatch):
+        assert parser.prog == f"sync-exporter {name}".strip()
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            flag = "/".join(action.option_strings) or action.dest
+            assert action.help, f"sync-exporter {name}: {flag} has no help text"
+    usage = capsys.readouterr().out.splitlines()[0]
+    assert usage.startswith(f"usage: sync-exporter {name}".rstrip())
+    assert "python -m" not in usage
+
+
+def test_dashboards_without_a_directory_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["dashboards"]) == 2
+    assert "DIR" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_subcommand_writes_into_the_working_directory_when_asked_for_help(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in SUBCOMMANDS:
+        with contextlib.suppress(SystemExit):
+            main([name, "--help"])
+    assert list(tmp_path.iterdir()) == []
+
+
+# A YAML mistake and the line a person has to fix: that line comes first in the message.
+YAML_MISTAKES = [
+    pytest.param(
+        "nodes:\n  - name: a\n    url: http://x:1\n    username: u\n   password: p\n",
+        "line 5, column 4: this line is indented differently",
+        id="mis-indented key",
+    ),
+    pytest.param(
+        "nodes:\n  - name: a\n    url: http://x:1\n    username u\n    password: p\n",
+        "line 4, column 5: this line is not 'key: value'",
+        id="missing colon",
+    ),
+    pytest.param(
+        'defaults:\n  password: "abc\nnodes: []\n',
+        "line 2, column 13: a quoted string starts here and is never closed",
+        id="unclosed quote",
+    ),
+    pytest.param(
+        "nodes:\n  - name: a\n    url: http://x:1\n\tusername: u\n",
+        "line 4, column 1: a tab character",
+        id="tab",
+    ),
+    pytest.param(
+        "nodes:\n  - {name: a, url: http://x:1\n  - name: b\n",
+        "line 3, column 9: inside a {...} mapping",
+        id="unclosed brace",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "first"), YAML_MISTAKES)
+def test_yaml_errors_name_the_line_to_fix_first(
+    text: str, first: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "sync-exporter.yml"
+    config.write_text(text, encoding="utf-8")
+    assert main(["--config.check", "--config.file", str(config)]) == 2
+    errors = [ln.strip() for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")]
+    assert len(errors) == 1
+    assert errors[0].startswith(first)
+    assert "password: p" not in errors[0]  # the text of the line is never echoed
+
+
+@pytest.mark.parametrize(("text", "first"), YAML_MISTAKES[:2])
+def test_alert_tunables_report_yaml_errors_alike(
+    text: str, first: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tunables = tmp_path / "tunables.yml"
+    tunables.write_text(text, encoding="utf-8")
+    assert main(["alerts", "--config", str(tunables)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tunables}: {first}")

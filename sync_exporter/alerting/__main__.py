@@ -18,7 +18,7 @@ from sync_exporter.alerting.tunables import TunablesError, default_tunables, loa
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the generator; see the module docstring for exit codes."""
     parser = argparse.ArgumentParser(
-        prog="python -m sync_exporter.alerting",
+        prog="sync-exporter alerts",
         description="Generate the BTSync Prometheus alert rules from a tunables file.",
     )
     parser.add_argument(
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if current != text:
             print(
-                f"{args.output} is stale: regenerate it with python -m sync_exporter.alerting "
+                f"{args.output} is stale: regenerate it with sync-exporter alerts "
                 f"--config {args.config or '<defaults>'} --output {args.output}",
                 file=sys.stderr,
             )

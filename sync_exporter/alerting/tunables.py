@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from sync_exporter.yaml_tree import yaml_error_message
+
 __all__ = [
     "ALERT_NAMES",
     "SEVERITIES",
@@ -313,7 +315,7 @@ def parse_tunables(text: str, *, source: str = "<tunables>") -> Tunables:
     try:
         tree = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise TunablesError([f"not valid YAML: {exc}"], source=source) from None
+        raise TunablesError([yaml_error_message(exc)], source=source) from None
     root = check.mapping(tree, "", _TOP_KEYS)
     base = default_tunables()
 

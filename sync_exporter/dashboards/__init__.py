@@ -2,7 +2,7 @@
 
 The committed ``grafana/*.json`` files are this package's output; a test regenerates
 them and fails on any difference, so the JSON is never edited by hand. Regenerate with
-``python -m sync_exporter.dashboards`` (``--check`` only reports stale files).
+``sync-exporter dashboards DIR`` (``--check`` only reports stale files).
 
 It lives in the package rather than beside the JSON so that it is type-checked and
 linted with the rest of the code and importable by the tests without path tricks.

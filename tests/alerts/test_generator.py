@@ -116,7 +116,7 @@ def test_every_mistake_is_reported_at_once_with_its_key_path() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[1, 2", "not valid YAML"),
+        ("[1, 2", "line 1, column 6: inside a [...] list"),
         ("- a list", ": must be a mapping, not list"),
         ("alerts: {BTSyncNodeDown: {enabled: maybe}}", "enabled: must be true or false"),
         ("selector: 42", "selector: must be a non-empty string"),

@@ -131,8 +131,9 @@ BAD_CONFIGS: dict[str, list[str]] = {
         "letters, digits and _, or $$ for a literal $",
     ],
     "bad-yaml-syntax.yml": [
-        "line 1, column 37: invalid YAML: while scanning a quoted scalar: "
-        "found unexpected end of stream (line 3, column 1)"
+        "line 1, column 37: a quoted string starts here and is never closed (a missing "
+        "closing quote?) (noticed at line 3, column 1); the YAML parser says: while scanning "
+        "a quoted scalar: found unexpected end of stream"
     ],
     "bad-empty.yml": ["top level: the file is empty: it needs a nodes list"],
     "bad-no-nodes.yml": ["nodes: is empty: list at least one node"],

@@ -41,7 +41,7 @@ def test_a_hand_edit_is_reported_and_undone(
 
     assert main(["--check", str(tmp_path)]) == 1
     assert capsys.readouterr().out.splitlines() == [
-        f"{edited}: stale, run python -m sync_exporter.dashboards"
+        f"{edited}: stale, run sync-exporter dashboards {tmp_path}"
     ]
     assert main([str(tmp_path)]) == 0
     assert capsys.readouterr().out.splitlines() == [f"wrote {edited}"]
