@@ -258,15 +258,17 @@ METRICS: tuple[MetricDef, ...] = (
         "btsync_exporter_api_requests_total",
         "counter",
         "Sync API requests by node, API method and outcome (success, timeout, connect_error, "
-        "auth_error, api_disabled, http_error, invalid_response, api_error).",
+        "auth_error, api_disabled, http_error, invalid_response, api_error); a failed "
+        "outcome's series appears with its first failure.",
         "node method outcome",
         "exporter",
     ),
     _m(
         "btsync_exporter_api_request_duration_seconds",
         "histogram",
-        "Duration of Sync API requests by node and API method.",
-        "node method",
+        "Duration of Sync API requests by API method, across all nodes (a node's own time "
+        "is btsync_scrape_duration_seconds; its failures, btsync_exporter_api_requests_total).",
+        "method",
         "exporter",
     ),
     _m(
@@ -421,6 +423,13 @@ def metrics_markdown() -> str:
         "The standard `process_*` metrics of the exporter process (CPU seconds, resident and",
         "virtual memory, open and maximum file descriptors, start time) come from",
         "prometheus_client's process collector and are served on `/metrics` only.",
+        "",
+        "Sized for fleets: at defaults a node adds 14 of the exporter's own series (a success",
+        "counter per API method, a failure counter per reason, all from zero), plus one per",
+        "API method and outcome once that request has failed. The duration histogram has no",
+        "`node` label, so its 98 series (7 methods) do not grow with the fleet; a node's own",
+        "time is `btsync_scrape_duration_seconds`. (Earlier builds labelled the histogram by",
+        "node too and kept every outcome of every method at zero: 161 series per node.)",
         "",
     ]
     return "\n".join(lines)

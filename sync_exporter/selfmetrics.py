@@ -1,14 +1,20 @@
 """The exporter's own metrics: API requests, their durations, node failures, reloads.
 
 One :class:`SelfMetrics` object per application. It is the scraper's
-``RequestObserver`` (every API request is counted and timed by node, method and
-outcome) and a prometheus_client collector that renders those counts as fresh
+``RequestObserver`` (every API request is counted by node, method and outcome, and
+timed by method) and a prometheus_client collector that renders those counts as fresh
 families on each collection. Counting by hand rather than with ``Counter().labels()``
 keeps everything per application (no global registry, no ``_created`` series) and lets
 a reload drop the series of nodes that left the configuration.
 
-Series for every configured node start at zero, so ``rate()`` and ``increase()`` see
-the first failure instead of a series that appears out of nowhere.
+Sized for fleets: a healthy node costs 14 series (one success counter per API method,
+one failure counter per reason); the duration histogram has no ``node`` label, so its
+size does not grow with the fleet (the per-node time is ``btsync_scrape_duration_seconds``).
+Success counters and failure reasons start at zero for every configured node, so
+``rate()`` and ``increase()`` see the first failed scrape. A failed request's series
+(``outcome`` other than success) appears with its first failure: the alert on API errors
+waits for failures that keep coming, so missing the very first one changes nothing, and
+pre-creating every outcome of every method would cost 56 series per node.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ FAILURE_REASONS: tuple[str, ...] = tuple(o.value for o in Outcome if o is not Ou
 
 @dataclass(slots=True)
 class _Histogram:
-    """Cumulative-on-render bucket counts of one (node, method)."""
+    """Cumulative-on-render bucket counts of one API method."""
 
     counts: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
     total: float = 0.0
@@ -83,7 +89,7 @@ class SelfMetrics:
         self._version = version
         self._nodes: set[str] = set()
         self._requests: dict[tuple[str, str, str], int] = {}
-        self._durations: dict[tuple[str, str], _Histogram] = {}
+        self._durations: dict[str, _Histogram] = {m: _Histogram() for m in SCRAPE_METHODS}
         self._failures: dict[tuple[str, str], int] = {}
         self._reload_ok = False
         self._reload_success_time = 0.0
@@ -92,13 +98,10 @@ class SelfMetrics:
         """Make ``names`` the configured nodes: new ones start at zero, gone ones vanish."""
         self._nodes = set(names)
         self._requests = {k: v for k, v in self._requests.items() if k[0] in self._nodes}
-        self._durations = {k: v for k, v in self._durations.items() if k[0] in self._nodes}
         self._failures = {k: v for k, v in self._failures.items() if k[0] in self._nodes}
         for node in self._nodes:
             for method in SCRAPE_METHODS:
-                for outcome in Outcome:
-                    self._requests.setdefault((node, method, outcome.value), 0)
-                self._durations.setdefault((node, method), _Histogram())
+                self._requests.setdefault((node, method, Outcome.SUCCESS.value), 0)
             for reason in FAILURE_REASONS:
                 self._failures.setdefault((node, reason), 0)
 
@@ -108,7 +111,7 @@ class SelfMetrics:
             return
         key = (node, method, str(outcome))
         self._requests[key] = self._requests.get(key, 0) + 1
-        self._durations.setdefault((node, method), _Histogram()).observe(seconds)
+        self._durations.setdefault(method, _Histogram()).observe(seconds)
 
     def node_failed(self, node: str, reason: str) -> None:
         """Count one scrape in which ``node`` was down for ``reason``."""
@@ -138,8 +141,8 @@ class SelfMetrics:
 
         durations = BY_NAME["btsync_exporter_api_request_duration_seconds"].family()
         assert isinstance(durations, HistogramMetricFamily)
-        for (node, method), hist in sorted(self._durations.items()):
-            durations.add_metric([node, method], hist.buckets(), hist.total)
+        for method, hist in sorted(self._durations.items()):
+            durations.add_metric([method], hist.buckets(), hist.total)
         yield durations
 
         failures = BY_NAME["btsync_exporter_node_scrape_failures_total"].family()

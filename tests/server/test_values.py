@@ -243,22 +243,42 @@ async def test_concurrent_scrapes_share_one_set_of_api_calls(harness: Harness) -
         assert calls == 2
 
 
-async def test_every_method_a_scrape_uses_has_every_outcome_from_the_start(
-    harness: Harness,
-) -> None:
-    # rate()/increase() only see a first failure if its series existed at zero before.
+async def test_self_metrics_stay_small_per_node_and_start_at_zero(harness: Harness) -> None:
+    # Sized for fleets: about 20 self series per node at most (it was 161: every outcome of
+    # every method, and a histogram per node and method). rate()/increase() still see a
+    # first failed scrape, because every failure reason starts at zero.
     expo = await harness.metrics()
     requests = expo.find("btsync_exporter_api_requests_total")
     used = {s.labels["method"] for s in requests if s.value}
     assert {"get_folders", "get_folder_peers", "get_secrets", "get_folder_prefs"} <= used
-    outcomes = {o.value for o in Outcome}
-    for node in harness.fleet.nodes:
+    reasons = {o.value for o in Outcome if o is not Outcome.SUCCESS}
+    for node in healthy(harness.fleet):
+        own = [s for s in expo.samples if s.name.startswith("btsync_exporter_")]
+        mine = [s for s in own if s.labels.get("node") == node]
+        assert len(mine) <= 20, (node, len(mine))
         for method in used:
-            have = {
-                s.labels["outcome"]
-                for s in expo.find("btsync_exporter_api_requests_total", node=node, method=method)
-            }
-            assert have == outcomes, (node, method)
+            assert expo.find(
+                "btsync_exporter_api_requests_total", node=node, method=method, outcome="success"
+            )
+        failures = expo.find("btsync_exporter_node_scrape_failures_total", node=node)
+        assert {s.labels["reason"] for s in failures} == reasons
+        assert all(s.value == 0 for s in failures)
+    # The duration histogram is per method, whatever the fleet's size.
+    buckets = expo.find("btsync_exporter_api_request_duration_seconds_bucket")
+    assert buckets
+    assert all(set(s.labels) == {"method", "le"} for s in buckets)
+
+
+async def test_a_failed_request_gets_its_series_and_the_node_its_reason(harness: Harness) -> None:
+    victim = healthy(harness.fleet)[0]
+    await harness.metrics()
+    await harness.fleet.set_fault(victim, FaultMode.UNAUTHORIZED)
+    expo = await harness.metrics()
+    failed = expo.find("btsync_exporter_api_requests_total", node=victim, outcome="auth_error")
+    assert failed
+    assert sum(s.value for s in failed) >= 1
+    reason = "btsync_exporter_node_scrape_failures_total"
+    assert expo.value(reason, node=victim, reason="auth_error") == 1
 
 
 async def test_each_node_failure_logs_one_line_with_node_and_reason(
