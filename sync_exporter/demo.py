@@ -13,12 +13,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import datetime as dt
 import logging
+import math
 import shutil
 import signal
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +30,18 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
+from sync_exporter.demo_timeline import Expected, predict, render_timeline
 from sync_exporter.exporter_cli import ListenAddress, parse_listen_address
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_PORT = 8881
 DEFAULT_PROMETHEUS_ADDRESS = "127.0.0.1:9090"
+#: Prometheus' scrape and rule evaluation interval in the demo (divided by ``--speed``).
+SCRAPE_INTERVAL = 5.0
+#: Where Prometheus' alert page may be: ``/alerts`` in the React UI; Debian's build (2.42)
+#: ships only the classic UI, under ``/classic/``. The demo links the first that answers.
+ALERT_PAGES = ("/alerts", "/classic/alerts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +55,7 @@ class DemoOptions:
     with_prometheus: bool
     prometheus_listen: ListenAddress
     workdir: Path | None
+    speed: float = 1.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where that Prometheus listens (default: {DEFAULT_PROMETHEUS_ADDRESS})",
     )
     parser.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="N",
+        help="with --with-prometheus: divide the demo's alert durations and Prometheus' "
+        "scrape and evaluation intervals by N, so the timeline runs N times faster "
+        "(the end-to-end test uses 4; the simulated nodes keep real time) (default: 1)",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         default=None,
@@ -129,6 +149,7 @@ def main(argv: Sequence[str]) -> int:
         with_prometheus=args.with_prometheus,
         prometheus_listen=args.prometheus_listen,
         workdir=args.workdir,
+        speed=args.speed,
     )
     from sync_exporter.logs import setup_logging
 
@@ -137,6 +158,16 @@ def main(argv: Sequence[str]) -> int:
         return asyncio.run(_run(options))
     except KeyboardInterrupt:
         return 130
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 1 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 1 to 10")
+    return value
 
 
 def _host(address: ListenAddress) -> str:
@@ -172,14 +203,19 @@ def write_exporter_config(workdir: Path, nodes: Sequence[tuple[str, str, str, st
     return path
 
 
-def _prometheus_config(exporter: str, rules: Path) -> str:
+def _ms(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+def _prometheus_config(exporter: str, rules: Path, speed: float) -> str:
+    interval = SCRAPE_INTERVAL / speed
     config = {
-        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "global": {"scrape_interval": _ms(interval), "evaluation_interval": _ms(interval)},
         "rule_files": [str(rules)],
         "scrape_configs": [
             {
                 "job_name": "btsync",
-                "scrape_timeout": "4s",
+                "scrape_timeout": _ms(interval * 0.8),
                 "static_configs": [{"targets": [exporter]}],
             }
         ],
@@ -204,15 +240,56 @@ def claim_address(listen: ListenAddress) -> ListenAddress:
     return ListenAddress(listen.host, port)
 
 
+#: Real durations the demo shortens further before scaling, so that what it shows fires
+#: while a new user watches: out of sync within 3 minutes (6h would be 6 minutes scaled),
+#: the version mismatch within a few (24h would be 24 minutes).
+DEMO_TUNING = """
+alerts:
+  BTSyncFolderOutOfSync: {for: 90m}
+  BTSyncVersionMismatch: {for: 2h}
+"""
+
+
+def demo_rules(exporter: str, speed: float = 1.0) -> str:
+    """The demo's rule file: durations scaled down, runbook links to this exporter's /runbook.
+
+    The links are absolute (``http://EXPORTER/runbook#alert``), so they open from
+    Prometheus' alert page, Alertmanager or Grafana as they are.
+    """
+    from sync_exporter.alerting.render import DEMO_FLOOR_MS, DEMO_SCALE, demo_rules_text
+    from sync_exporter.alerting.tunables import parse_tunables
+
+    tuned = parse_tunables(DEMO_TUNING, source="demo tuning")
+    if speed != 1:
+        # absent(up) holds until Prometheus' first scrape, and start-up does not get faster:
+        # BTSyncExporterDown keeps the plain demo's shortest `for`.
+        name = "BTSyncExporterDown"
+        hold = math.ceil(DEMO_FLOOR_MS / DEMO_SCALE * speed)
+        alerts = dict(tuned.alerts)
+        alerts[name] = dataclasses.replace(alerts[name], for_ms=max(alerts[name].for_ms, hold))
+        tuned = dataclasses.replace(tuned, alerts=alerts)
+    tunables = dataclasses.replace(tuned, runbook_url=f"http://{exporter}/runbook")
+    return demo_rules_text(
+        tunables, scale=DEMO_SCALE / speed, floor_ms=round(DEMO_FLOOR_MS / speed)
+    )
+
+
+def timeline(exporter: str, speed: float = 1.0) -> list[Expected]:
+    """When each alert the demo raises fires, computed from the rules it loads."""
+    interval = SCRAPE_INTERVAL / speed
+    return predict(
+        demo_rules(exporter, speed), scrape_interval=interval, evaluation_interval=interval
+    )
+
+
 async def _start_prometheus(
-    binary: str, workdir: Path, exporter: str, listen: ListenAddress
+    binary: str, workdir: Path, exporter: str, listen: ListenAddress, speed: float
 ) -> asyncio.subprocess.Process:
     """Start Prometheus on ``listen`` (a port already checked by :func:`claim_address`)."""
-    from sync_exporter.alerting.render import write_demo_rules
-
-    rules = write_demo_rules(workdir / "btsync-demo.rules.yml")
+    rules = workdir / "btsync-demo.rules.yml"
+    rules.write_text(demo_rules(exporter, speed), encoding="utf-8")
     config = workdir / "prometheus.yml"
-    config.write_text(_prometheus_config(exporter, rules), encoding="utf-8")
+    config.write_text(_prometheus_config(exporter, rules, speed), encoding="utf-8")
     address = f"{listen.host or ''}:{listen.port}"
     return await asyncio.create_subprocess_exec(
         binary,
@@ -282,8 +359,16 @@ async def _run(options: DemoOptions) -> int:
                     file=sys.stderr,
                 )
                 return 1
-            prometheus = await _start_prometheus(binary, workdir, exporter, prometheus_listen)
+            prometheus = await _start_prometheus(
+                binary, workdir, exporter, prometheus_listen, options.speed
+            )
         banner = _banner(fleet, exporter, config_file, prometheus, prometheus_listen)
+        if prometheus is not None:
+            started = time.time()
+            alert_page = await alerts_page(prometheus_url(prometheus_listen), prometheus)
+            banner += "\n\n" + _timeline_text(
+                exporter, prometheus_listen, alert_page, started, options.speed
+            )
         print(banner, flush=True)
         await _wait_for_signal()
         return 0
@@ -297,6 +382,50 @@ async def _run(options: DemoOptions) -> int:
         await fleet.stop()
         if options.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def prometheus_url(listen: ListenAddress) -> str:
+    """The base URL to reach a Prometheus listening on ``listen``."""
+    return f"http://{_host(listen)}:{listen.port}"
+
+
+async def alerts_page(base: str, process: asyncio.subprocess.Process, wait: float = 30) -> str:
+    """Return the path of Prometheus' alert page that answers, once Prometheus is ready.
+
+    Prometheus' React UI serves ``/alerts``; Debian's build has only the classic UI, which
+    serves ``/classic/alerts`` (and 404 on ``/alerts``). Asking beats parsing versions.
+    Falls back to ``/alerts`` when Prometheus is not ready within ``wait`` seconds.
+    """
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    timeout = aiohttp.ClientTimeout(total=2)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while loop.time() < deadline and process.returncode is None:
+            for path in ALERT_PAGES:
+                try:
+                    async with session.get(base + path, allow_redirects=True) as response:
+                        if response.status == 200:
+                            return path
+                except (aiohttp.ClientError, TimeoutError):
+                    break  # not listening yet
+            await asyncio.sleep(0.2)
+    return ALERT_PAGES[0]
+
+
+def _timeline_text(
+    exporter: str, listen: ListenAddress, alert_page: str, started: float, speed: float
+) -> str:
+    url = prometheus_url(listen)
+    clock = dt.datetime.fromtimestamp(started).strftime("%H:%M:%S")
+    lines = [
+        f"Prometheus {url}{alert_page}  (started {clock}; demo-only rules: durations scaled",
+        f'  down, alerts labelled demo_only="true", runbook links to http://{exporter}/runbook)',
+        "",
+        *render_timeline(timeline(exporter, speed), speed=speed),
+    ]
+    return "\n".join(lines)
 
 
 def _bound_port(runner: web.AppRunner, asked: int) -> int:
@@ -339,11 +468,7 @@ def _banner(
         f"  Exporter config (passwords in password files): {config_file}",
     ]
     if prometheus is not None:
-        prom = f"{_host(prometheus_listen)}:{prometheus_listen.port}"
-        lines += [
-            f"  Prometheus     http://{prom}/alerts  (demo-only rules: durations scaled down,",
-            '                 alerts labelled demo_only="true"; the first fire within minutes)',
-        ]
+        lines.append(f"  Prometheus     {prometheus_url(prometheus_listen)}/")
     lines += ["", "Simulated Sync nodes (API v1, basic auth; password in the file above):"]
     for name, node in fleet.nodes.items():
         state = "DOWN (connection refused, on purpose)" if _is_down(node) else "up"

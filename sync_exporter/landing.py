@@ -169,6 +169,7 @@ def render_landing(
 <p>Prometheus exporter for BitTorrent Sync / Resilio Sync nodes, version {escape(version)}.</p>
 <p>
 <a href="/metrics">/metrics</a> (every node and the exporter itself) &middot;
+<a href="/runbook">/runbook</a> (what each alert means and what to do) &middot;
 <a href="/-/healthy">/-/healthy</a> &middot; <a href="/-/ready">/-/ready</a>
 </p>
 <h2>Nodes</h2>

@@ -33,6 +33,7 @@ from sync_exporter.discovery import BadHostError, target_address, target_groups
 from sync_exporter.landing import ReloadStatus, render_landing
 from sync_exporter.metrics import render
 from sync_exporter.model import NodeSnapshot
+from sync_exporter.runbook import runbook_page
 from sync_exporter.scrape import Scraper
 from sync_exporter.selfmetrics import SelfMetrics, exporter_registry
 
@@ -364,6 +365,11 @@ async def handle_landing(request: web.Request) -> web.StreamResponse:
     return web.Response(text=page, content_type="text/html", charset="utf-8")
 
 
+async def handle_runbook(request: web.Request) -> web.StreamResponse:
+    """The alerts' runbook as HTML; each alert's ``runbook_url`` anchor is a section id."""
+    return web.Response(text=runbook_page(), content_type="text/html", charset="utf-8")
+
+
 def _exporter_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         self_metrics = SelfMetrics(version=settings.version)
@@ -408,6 +414,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", handle_metrics)
     app.router.add_get("/probe", handle_probe)
     app.router.add_get("/sd", handle_sd)
+    app.router.add_get("/runbook", handle_runbook)
     app.router.add_get("/-/healthy", handle_healthy)
     app.router.add_get("/-/ready", handle_ready)
     app.router.add_post("/-/reload", handle_reload)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -10,11 +11,17 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
+
+from sync_exporter.alerting.tunables import ALERT_NAMES
+from sync_exporter.demo import demo_rules, timeline
+from sync_exporter.demo_timeline import DEMO_CAUSES, DEMO_QUIET
 
 EXPORTER = Path(sys.executable).with_name("sync-exporter")
 
@@ -131,7 +138,7 @@ def test_with_prometheus_on_port_0_prints_the_port_it_really_uses(prometheus_bin
             if not line:
                 break
             banner += line
-        match = re.search(r"Prometheus\s+http://127\.0\.0\.1:(\d+)/alerts", banner)
+        match = re.search(r"Prometheus\s+http://127\.0\.0\.1:(\d+)/", banner)
         assert match, banner
         port = int(match.group(1))
         assert port != 0
@@ -146,3 +153,112 @@ def test_with_prometheus_on_port_0_prints_the_port_it_really_uses(prometheus_bin
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+#: The alerts a new user must see in the demo, and how long they may take (real seconds).
+HEADLINE = (
+    "BTSyncNodeDown",
+    "BTSyncFolderError",
+    "BTSyncFolderIndexingStuck",
+    "BTSyncFolderStalled",
+    "BTSyncFolderOutOfSync",
+)
+HEADLINE_WITHIN = 180
+
+
+def test_the_headline_alerts_fire_within_three_minutes_of_the_demo() -> None:
+    expected = {e.alert: e.seconds for e in timeline("localhost:9888")}
+    for alert in HEADLINE:
+        assert alert in expected, f"{alert} is not in the demo's timeline"
+        assert expected[alert] <= HEADLINE_WITHIN, (alert, expected[alert])
+    assert set(DEMO_CAUSES) | set(DEMO_QUIET) == set(ALERT_NAMES)
+
+
+def test_the_demo_rules_link_to_the_exporters_runbook() -> None:
+    rules = yaml.safe_load(demo_rules("localhost:9888"))["groups"][0]["rules"]
+    for rule in (r for r in rules if "alert" in r):
+        url = rule["annotations"]["runbook_url"]
+        assert url == f"http://localhost:9888/runbook#{rule['alert'].lower()}"
+        assert rule["labels"]["demo_only"] == "true"
+
+
+_TIMELINE_LINE = re.compile(r"^\s+(?:by\s+(\d+):(\d\d)|never)\s+(BTSync\w+)\s")
+
+
+def _read_banner(proc: subprocess.Popen[str], until: Callable[[str], bool]) -> str:
+    assert proc.stdout is not None
+    banner = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not until(banner):
+        line = proc.stdout.readline()
+        if not line:
+            break
+        banner += line
+    return banner
+
+
+def _json(url: str) -> Any:
+    return json.loads(_get(url))
+
+
+@pytest.mark.slow
+def test_the_printed_timeline_is_what_a_real_prometheus_fires(prometheus_bin: Path) -> None:
+    # The demo 4 times faster (rules and Prometheus' intervals; the timeline says so), so
+    # this runs in about a minute: every alert it promises fires by its time, none early,
+    # none that it says never fires.
+    speed = 4
+    proc = _demo_process(
+        "--with-prometheus", "--prometheus.listen-address=127.0.0.1:0", f"--speed={speed}"
+    )
+    quiet_lines = len(DEMO_QUIET)
+    try:
+        banner = _read_banner(proc, lambda text: text.count(" never ") >= quiet_lines)
+        page = re.search(r"^Prometheus (http://127\.0\.0\.1:\d+)(/\S*alerts)\s", banner, re.M)
+        assert page, banner
+        prometheus, alert_page = page.group(1), page.group(2)
+        promised: dict[str, float] = {}
+        never: set[str] = set()
+        for line in banner.splitlines():
+            if match := _TIMELINE_LINE.match(line):
+                if match.group(1) is None:
+                    never.add(match.group(3))
+                else:
+                    promised[match.group(3)] = int(match.group(1)) * 60 + int(match.group(2))
+        assert set(promised) == set(DEMO_CAUSES), banner
+        assert never == set(DEMO_QUIET), banner
+
+        # The link printed is the alert page this Prometheus really serves.
+        with urllib.request.urlopen(prometheus + alert_page, timeout=20) as response:
+            assert response.status == 200
+        started = next(
+            s.value
+            for f in text_string_to_metric_families(_get(prometheus + "/metrics"))
+            if f.name == "process_start_time_seconds"
+            for s in f.samples
+        )
+        interval = 5 / speed
+        slack = 2 * interval + 3  # a scrape or evaluation late on a loaded machine
+        fired: dict[str, float] = {}
+        runbooks: dict[str, str] = {}
+        deadline = started + max(promised.values()) + slack
+        while time.time() < deadline and set(fired) != set(promised):
+            for alert in _json(prometheus + "/api/v1/alerts")["data"]["alerts"]:
+                name = alert["labels"]["alertname"]
+                if alert["state"] == "firing" and name not in fired:
+                    fired[name] = time.time() - started
+                    runbooks[name] = alert["annotations"]["runbook_url"]
+            time.sleep(0.25)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+    report = {name: (round(fired.get(name, -1), 1), at) for name, at in promised.items()}
+    assert set(fired) == set(promised), f"fired vs promised (seconds): {report}"
+    for name, at in promised.items():
+        assert fired[name] <= at + slack, f"{name} late: {report}"
+        # It cannot fire before its `for` has run, however fast the first scrape came.
+        assert fired[name] >= at - 2 * interval - 1, f"{name} early: {report}"
+    # Each alert's runbook link names the demo exporter's /runbook and an existing section.
+    (exporter,) = set(re.findall(r"Landing page\s+(http://\S+)/", banner))
+    for name, url in runbooks.items():
+        assert url == f"{exporter}/runbook#{name.lower()}"
