@@ -19,6 +19,7 @@ from yarl import URL
 
 from sync_exporter.config import NodeConfig
 from sync_exporter.model import NodeSnapshot, Outcome
+from sync_exporter.problems import Kind, Problem
 
 #: What to check first for each failure, in plain words.
 OUTCOME_HINTS: dict[str, str] = {
@@ -59,6 +60,11 @@ tr.unknown .state { color: #8a6d00; }
 .muted { color: #666; }
 td.time { white-space: nowrap; }
 td.err { min-width: 18em; }
+#problems td.kind { font-weight: bold; white-space: nowrap; }
+#problems tr.error td.kind, #problems tr.stalled td.kind { color: #b3261e; }
+#problems tr.out-of-sync td.kind, #problems tr.no-peers td.kind,
+#problems tr.indexing-stuck td.kind { color: #8a6d00; }
+.ok { color: #17692c; }
 """
 
 
@@ -138,6 +144,38 @@ def _row(node: NodeConfig, snap: NodeSnapshot | None, now: float) -> str:
     )
 
 
+def _problem_row(problem: Problem, now: float) -> str:
+    css = problem.kind.value.replace(" ", "-")
+    return (
+        f'<tr class="{css}" data-problem-node="{escape(problem.node)}">'
+        f'<td class="kind">{escape(problem.kind.value)}</td>'
+        f"<td>{escape(problem.node)}</td><td>{escape(problem.folder)}</td>"
+        f"<td>{escape(problem.detail)}</td>"
+        f'<td class="time">{_when(problem.since, now)}</td>'
+        "</tr>"
+    )
+
+
+def _problems(problems: Sequence[Problem], now: float) -> str:
+    """The section above the node table: every folder problem in the fleet."""
+    kinds = ", ".join(k.value for k in Kind)
+    if not problems:
+        return (
+            '<h2>Folder problems</h2>\n<p class="ok" id="no-problems">None at the last '
+            f"scrapes ({escape(kinds)}).</p>"
+        )
+    rows = "\n".join(_problem_row(p, now) for p in problems)
+    return f"""<h2>Folder problems</h2>
+<p>{len(problems)} across the fleet at the last scrapes ({escape(kinds)}); "since" is when
+the exporter first saw it. What to do: <a href="/runbook">the runbook</a>.</p>
+<table id="problems">
+<thead><tr><th>Problem</th><th>Node</th><th>Folder</th><th>Detail</th><th>Since</th></tr></thead>
+<tbody>
+{rows}
+</tbody>
+</table>"""
+
+
 def render_landing(
     *,
     version: str,
@@ -145,8 +183,12 @@ def render_landing(
     last: Mapping[str, NodeSnapshot],
     now: float,
     reload: ReloadStatus,
+    problems: Sequence[Problem] = (),
 ) -> str:
-    """Return the landing page for ``nodes``, using each node's last snapshot."""
+    """Return the landing page for ``nodes``, using each node's last snapshot.
+
+    ``problems`` (the fleet's folder problems, worst first) are listed above the nodes.
+    """
     rows = "\n".join(_row(node, last.get(node.name), now) for node in nodes)
     down = sum(1 for n in nodes if (s := last.get(n.name)) is not None and not s.up)
     summary = f"{len(nodes)} nodes configured, {down} down at the last scrape."
@@ -172,11 +214,12 @@ def render_landing(
 <a href="/runbook">/runbook</a> (what each alert means and what to do) &middot;
 <a href="/-/healthy">/-/healthy</a> &middot; <a href="/-/ready">/-/ready</a>
 </p>
+{_problems(problems, now)}
 <h2>Nodes</h2>
 <p>{escape(summary)} State as of each node's last scrape; this page does not scrape.</p>
 <table id="nodes">
 <thead><tr><th>Node</th><th>URL</th><th>State</th><th>Version</th><th>OS</th><th>Folders</th>
-<th title="distinct peers across the node's folders">Peers</th>
+<th title="distinct peer devices connected to any of the node's folders">Distinct peers</th>
 <th>Last error</th><th>Last scrape</th><th>Probe</th></tr></thead>
 <tbody>
 {rows}

@@ -33,6 +33,7 @@ from sync_exporter.discovery import BadHostError, target_address, target_groups
 from sync_exporter.landing import ReloadStatus, render_landing
 from sync_exporter.metrics import render
 from sync_exporter.model import NodeSnapshot
+from sync_exporter.problems import ProblemTracker
 from sync_exporter.runbook import runbook_page
 from sync_exporter.scrape import Scraper
 from sync_exporter.selfmetrics import SelfMetrics, exporter_registry
@@ -85,6 +86,8 @@ class Exporter:
         self.self_metrics = self_metrics
         self.registry = exporter_registry(self_metrics)
         self.ready = False
+        #: Folder problems across the fleet, from what the scrapes saw (landing page).
+        self.problems = ProblemTracker()
         self.reload_error: str | None = None
         self.reload_success_time = settings.clock()
         self._reload_lock = asyncio.Lock()
@@ -94,6 +97,7 @@ class Exporter:
     async def scrape(self, nodes: Sequence[NodeConfig], deadline: float) -> list[NodeSnapshot]:
         """Scrape ``nodes`` within ``deadline`` seconds; log and count each node that is down."""
         snapshots = await self.scraper.scrape(nodes, timeout=deadline)
+        self.problems.observe(snapshots)
         for snap in snapshots:
             if not snap.up:
                 reason = snap.outcome.value if snap.outcome is not None else "unknown"
@@ -131,6 +135,7 @@ class Exporter:
                 self.self_metrics.reloaded(success=True, when=now)
                 await self.scraper.forget(names)
                 self.scraper.reconsider_apis()
+                self.problems.forget(names)
                 log.info(
                     "configuration reloaded", extra={"file": str(path), "nodes": len(config.nodes)}
                 )
@@ -360,6 +365,7 @@ async def handle_landing(request: web.Request) -> web.StreamResponse:
         nodes=exporter.config.nodes,
         last=exporter.scraper.last(),
         now=exporter.settings.clock(),
+        problems=exporter.problems.problems(),
         reload=exporter.reload_status(),
     )
     return web.Response(text=page, content_type="text/html", charset="utf-8")
