@@ -19,7 +19,7 @@ from yarl import URL
 
 from sync_exporter.config import NodeConfig
 from sync_exporter.model import NodeSnapshot, Outcome
-from sync_exporter.problems import Kind, Problem
+from sync_exporter.problems import Kind, Problem, connected
 
 #: What to check first for each failure, in plain words.
 OUTCOME_HINTS: dict[str, str] = {
@@ -108,7 +108,7 @@ def _cells(snap: NodeSnapshot | None, now: float) -> _Cells:
         return _Cells("unknown", "NOT SCRAPED YET", "never", error="not scraped yet")
     last = _when(snap.timestamp, now)
     if snap.up:
-        peers = {p.peer_id for f in snap.folders for p in (f.peers or ())}
+        peers = {p.peer_id for f in snap.folders for p in connected(f)}
         return _Cells(
             "up",
             "UP",

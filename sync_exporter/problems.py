@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sync_exporter.alerting.rules import FOLDER_ERRORS
-from sync_exporter.model import FolderSnapshot, NodeSnapshot
+from sync_exporter.model import FolderSnapshot, NodeSnapshot, PeerSnapshot
 
-__all__ = ["Kind", "Problem", "ProblemTracker", "find_problems"]
+__all__ = ["Kind", "Problem", "ProblemTracker", "connected", "find_problems"]
 
 
 class Kind(StrEnum):
@@ -58,8 +58,29 @@ def _comparable(folder: FolderSnapshot) -> bool:
     return folder.type != "encrypted" and folder.selective is not True and not folder.indexing
 
 
-def _moved(folder: FolderSnapshot) -> int:
-    return sum(p.download_bytes + p.upload_bytes for p in folder.peers or ())
+def connected(folder: FolderSnapshot) -> tuple[PeerSnapshot, ...]:
+    """The folder's peers that are connected (the GUI API also lists offline ones)."""
+    return tuple(p for p in folder.peers or () if p.online is not False)
+
+
+def _motion(folder: FolderSnapshot) -> tuple[object, ...]:
+    """What changes while a folder moves data: byte counters (API v1), queues (GUI API)."""
+    moved = [
+        p.download_bytes + p.upload_bytes
+        for p in folder.peers or ()
+        if p.download_bytes is not None and p.upload_bytes is not None
+    ]
+    queues = (
+        None
+        if folder.gui is None
+        else (
+            folder.gui.pending_download_bytes,
+            folder.gui.pending_upload_bytes,
+            folder.gui.pending_download_files,
+            folder.gui.pending_upload_files,
+        )
+    )
+    return (sum(moved), queues)
 
 
 def _size(n: int) -> str:
@@ -92,7 +113,7 @@ def _folder_problems(
     if folder.error_code:
         meaning = FOLDER_ERRORS.get(folder.error_code, "the node's Sync web UI shows the message")
         yield Kind.ERROR, f"error {folder.error_code}: {meaning}"
-    if folder.peers is not None and not folder.peers:
+    if folder.peers is not None and not connected(folder):
         yield Kind.NO_PEERS, "no peer connected: changes made here exist nowhere else"
     if (
         folder.indexing
@@ -108,8 +129,8 @@ def _folder_problems(
                 f"holds {_size(folder.size_bytes)} of {_size(size)}, "
                 f"{folder.files} of {files} files"
             )
-            moving = before is not None and _moved(before) != _moved(folder)
-            if before is not None and not moving and folder.peers:
+            moving = before is not None and _motion(before) != _motion(folder)
+            if before is not None and not moving and connected(folder):
                 yield Kind.STALLED, f"{behind}; peers connected, nothing moves"
             else:
                 yield Kind.OUT_OF_SYNC, behind + ("; catching up" if moving else "")

@@ -284,7 +284,8 @@ def _alerts() -> Row:
 
 
 def _exporter() -> Row:
-    buckets = rate(sel("btsync_exporter_api_request_duration_seconds_bucket"))
+    # Labelled by method only (no node: its size must not grow with the fleet).
+    buckets = rate(sel("btsync_exporter_api_request_duration_seconds_bucket", JOB))
     return Row(
         "Exporter health",
         (
@@ -320,7 +321,8 @@ def _exporter() -> Row:
             ),
             timeseries(
                 "API request latency (p90) by method",
-                "90th percentile of Sync API request durations, per API method.",
+                "90th percentile of Sync API request durations, per API method, over every "
+                "node (the node filter does not apply; per node: Scrape duration by node).",
                 "s",
                 Target(
                     f"histogram_quantile(0.9, sum by (method, le) ({buckets}))",

@@ -39,6 +39,7 @@ NO_NODE_MATCHER = {
     "up": "the exporter's scrape target, not a Sync node",
     "btsync_exporter_build_info": "one per exporter process, no node label",
     "btsync_exporter_config_last_reload_successful": "one per exporter process, no node label",
+    "btsync_exporter_api_request_duration_seconds_bucket": "by method only, fleet-wide",
 }
 
 _KEYWORDS = frozenset(
