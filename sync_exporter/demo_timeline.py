@@ -43,6 +43,8 @@ DEMO_CAUSES: Mapping[str, str] = {
 DEMO_QUIET: Mapping[str, str] = {
     "BTSyncExporterDown": "the exporter is up",
     "BTSyncFolderNoPeers": "every folder has a connected peer",
+    "BTSyncFolderPaused": "no folder is paused",
+    "BTSyncDiskSpaceLow": "no volume is filling up",
     "BTSyncPeerNotSynced": "every peer synced recently",
     "BTSyncExporterScrapeErrors": "no API request fails on a node that is up",
 }
