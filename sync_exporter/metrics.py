@@ -25,6 +25,8 @@ Regenerate the documentation with ``python -m sync_exporter.metrics docs/metrics
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,7 +41,9 @@ from prometheus_client.metrics_core import (
 )
 
 from sync_exporter.config import Config
-from sync_exporter.model import FolderSnapshot, NodeSnapshot
+from sync_exporter.model import FolderSnapshot, NodeSnapshot, Outcome
+
+_log = logging.getLogger(__name__)
 
 MetricType = Literal["gauge", "counter", "histogram"]
 Scope = Literal["node", "folder", "peer", "exporter"]
@@ -313,14 +317,47 @@ def render(snapshots: Iterable[NodeSnapshot], config: Config | None = None) -> l
     for snap in snapshots:
         node_cfg = config.node(snap.node) if config is not None else None
         peers_enabled = node_cfg.peers if node_cfg is not None else True
-        _render_node(families, snap, peers_enabled=peers_enabled)
+        staged = _render_staged(snap, peers_enabled=peers_enabled)
+        for name, family in staged.items():
+            families[name].samples.extend(family.samples)
     return [f for f in families.values() if f.samples]
 
 
+def _render_staged(snap: NodeSnapshot, *, peers_enabled: bool) -> dict[str, Metric]:
+    """One node's families, or only its ``btsync_up 0`` when its data cannot be exported.
+
+    The parsers bound every value a node sends, so this is the last line of defence: a
+    value no encoder could write (a number beyond float64, a string that is not
+    encodable text) drops that node's data here, and every other node still answers.
+    """
+    staged = {d.name: d.family() for d in SNAPSHOT_METRICS}
+    try:
+        _render_node(staged, snap, peers_enabled=peers_enabled)
+    except (ArithmeticError, ValueError, TypeError) as exc:
+        _log.error(
+            "dropped a node's data that cannot be exported",
+            extra={"node": snap.node, "err": type(exc).__name__},
+        )
+        dropped = dataclasses.replace(
+            snap,
+            up=False,
+            folders=(),
+            outcome=Outcome.INVALID_RESPONSE,
+            error="its data cannot be exported",
+        )
+        staged = {d.name: d.family() for d in SNAPSHOT_METRICS}
+        _render_node(staged, dropped, peers_enabled=False)
+    return staged
+
+
 def _add(families: dict[str, Metric], name: str, labels: Sequence[str], value: float) -> None:
+    """Add one sample, checked now so that encoding the exposition cannot fail later."""
     family = families[name]
     assert isinstance(family, GaugeMetricFamily | CounterMetricFamily)
-    family.add_metric(list(labels), value)
+    for label in labels:
+        if not label.isascii():
+            label.encode("utf-8")  # a lone surrogate raises here, not in the encoder
+    family.add_metric(list(labels), float(value))  # a huge int raises OverflowError here
 
 
 def _render_node(families: dict[str, Metric], snap: NodeSnapshot, *, peers_enabled: bool) -> None:

@@ -182,12 +182,33 @@ class _Malformed(Exception):
     """One field of one entry could not be read; the entry is skipped."""
 
 
+class _OutOfRange(_Malformed):
+    """A number beyond :data:`INT_LIMIT`: no counter, size or code of a real node."""
+
+
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
 
+#: Every integer a node sends must lie strictly between -INT_LIMIT and INT_LIMIT. Sync
+#: keeps sizes and counters in 64-bit integers, so nothing real comes near; a float64
+#: sample holds such a value (rounded), whereas a 400-digit one overflows the encoder.
+INT_LIMIT = 1 << 64
+#: Longest text accepted in a field (a folder path is at most PATH_MAX, 4096 bytes on
+#: Linux); a longer one makes the entry malformed instead of a megabyte label.
+MAX_TEXT = 4096
+#: Longest numeric string tried: 20 digits hold any 64-bit value; this leaves room for a
+#: sign, spaces and an exponent, and keeps ``int()`` of a long digit string from costing.
+_MAX_NUMBER_TEXT = 64
+#: Longest version or OS name (a label on btsync_node_info): real ones are a dozen characters.
+_MAX_NAME = 256
+
 
 def _int(value: object, *, minimum: int | None = 0) -> int:
-    """Read an integer sent as a number, a numeric string or a boolean."""
+    """Read an integer sent as a number, a numeric string or a boolean.
+
+    Values outside ``(-INT_LIMIT, INT_LIMIT)`` raise :class:`_OutOfRange`, so one huge
+    number costs its entry, never the rendering of every node.
+    """
     result: int
     if isinstance(value, bool):
         result = int(value)
@@ -197,6 +218,8 @@ def _int(value: object, *, minimum: int | None = 0) -> int:
         result = int(value)
     elif isinstance(value, str):
         text = value.strip()
+        if len(text) > _MAX_NUMBER_TEXT:
+            raise _OutOfRange
         try:
             result = int(text)
         except ValueError:
@@ -209,6 +232,8 @@ def _int(value: object, *, minimum: int | None = 0) -> int:
             result = int(number)
     else:
         raise _Malformed
+    if not -INT_LIMIT < result < INT_LIMIT:
+        raise _OutOfRange
     if minimum is not None and result < minimum:
         raise _Malformed
     return result
@@ -234,8 +259,12 @@ def _bool(value: object) -> bool:
 def _str(value: object) -> str:
     """Read a string; numbers are accepted as their decimal text (labels are text anyway)."""
     if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            raise _Malformed
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int) and not -INT_LIMIT < value < INT_LIMIT:
+            raise _OutOfRange
         return str(value)
     raise _Malformed
 
@@ -299,6 +328,8 @@ def parse_api_error(raw: object) -> APIErrorBody | None:
         if key in raw:
             try:
                 code = _int(raw[key], minimum=None)
+            except _OutOfRange:
+                raise ShapeError(f"'{key}' is a number out of range") from None
             except _Malformed:
                 continue
             if code != 0:
@@ -340,7 +371,7 @@ def parse_folders(raw: object) -> Parsed[FolderEntry]:
 
 
 def _counter(value: object) -> TypeGuard[int]:
-    return type(value) is int and value >= 0
+    return type(value) is int and 0 <= value < INT_LIMIT
 
 
 def _peer(entry: Mapping[str, object]) -> PeerSnapshot:
@@ -350,9 +381,11 @@ def _peer(entry: Mapping[str, object]) -> PeerSnapshot:
     synced, download, upload = entry.get("synced"), entry.get("download"), entry.get("upload")
     if (
         type(peer_id) is str
-        and peer_id
+        and 0 < len(peer_id) <= MAX_TEXT
         and type(name) is str
+        and len(name) <= MAX_TEXT
         and type(connection) is str
+        and len(connection) <= MAX_TEXT
         and _counter(synced)
         and _counter(download)
         and _counter(upload)
@@ -386,9 +419,9 @@ def parse_version(raw: object) -> str:
     A packed version is ``major << 24 | minor << 16 | build`` (notes section 1.2).
     """
     value = _object(raw, "get_version").get("version")
-    if isinstance(value, str) and value.strip():
+    if isinstance(value, str) and value.strip() and len(value) <= _MAX_NAME:
         return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < INT_LIMIT:
         if value > 0xFFFFFF:
             return f"{value >> 24 & 0xFF}.{value >> 16 & 0xFF}.{value & 0xFFFF}"
         return str(value)
@@ -398,7 +431,7 @@ def parse_version(raw: object) -> str:
 def parse_os(raw: object) -> str:
     """Parse ``get_os`` (``win32``, ``linux``, ``mac``... kept as sent)."""
     value = _object(raw, "get_os").get("os")
-    if isinstance(value, str) and value.strip():
+    if isinstance(value, str) and value.strip() and len(value) <= _MAX_NAME:
         return value.strip()
     raise ShapeError("get_os: no usable 'os'")
 
