@@ -20,6 +20,7 @@ decoded as UTF-8, never Latin-1 (notes section 4.2).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -27,15 +28,22 @@ import os
 import re
 import ssl
 import time
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 from yarl import URL
 
 from sync_exporter import __version__
-from sync_exporter.config import NodeConfig, TLSConfig
+from sync_exporter.config import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RESPONSE_ITEMS,
+    NodeConfig,
+    TLSConfig,
+)
 from sync_exporter.credentials import SecretUnavailableError
 from sync_exporter.model import (
     FolderEntry,
@@ -59,9 +67,14 @@ _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Largest body accepted from a node. get_folders for hundreds of folders is a few
-#: hundred KB; anything far larger is a misbehaving server, not data.
-MAX_BODY_BYTES = 32 * 1024 * 1024
+#: Largest body accepted from a node when no budget is given (the config's
+#: ``max_response_bytes`` default). get_folders for hundreds of folders is a few hundred
+#: KB; anything far larger is a misbehaving server, not data.
+MAX_BODY_BYTES = DEFAULT_MAX_RESPONSE_BYTES
+
+#: Longest SyncError message: node text inside one (an API error message) is cut to this,
+#: so a node cannot fill log lines and the landing page.
+MAX_MESSAGE = 300
 
 #: Connections per node beyond ``max_concurrency``: get_speed, get_folders,
 #: get_version and get_os run side by side before the per-folder fan-out.
@@ -84,7 +97,7 @@ class SyncError(Exception):
     outcome: Outcome = Outcome.INVALID_RESPONSE
 
     def __init__(self, message: str, *, outcome: Outcome | None = None) -> None:
-        super().__init__(message)
+        super().__init__(clip(message, MAX_MESSAGE))
         if outcome is not None:
             self.outcome = outcome
 
@@ -188,12 +201,43 @@ def _translated(timeout: float) -> Iterator[None]:
         raise _translate(exc, timeout) from exc
 
 
-def _redacted(message: str, params: dict[str, str]) -> str:
-    """Drop any request parameter value (a folder secret) that a node echoes in a message."""
-    for value in params.values():
-        if len(value) >= 8:
-            message = message.replace(value, "<secret>")
-    return message[:200]
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, marked with ``...`` when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: ``Authorization: Basic dXNlcjpwdw==`` and the like, whatever the scheme, in echoed text.
+_AUTHORIZATION_TEXT = re.compile(
+    r"(?i)\b((?:proxy-)?authori[sz]ation)\b[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?:basic|bearer|digest|negotiate|token)\s+)?[^\s,;\"']+"
+)
+#: A bare ``Basic <token>`` / ``Bearer <token>`` without the header name.
+_SCHEME_TOKEN = re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9+/=._~-]{6,}")
+#: ``password=...``, ``token: ...``, ``cookie=...`` as a server might print its input.
+_CREDENTIAL_FIELD = re.compile(
+    r"(?i)\b(password|passwd|pwd|token|api[_-]?key|secret|cookie)\b([\"']?\s*[=:]\s*[\"']?)"
+    r"[^\s,;&\"']+"
+)
+
+
+def _redacted(message: str, params: dict[str, str], secrets: Iterable[str] = ()) -> str:
+    """Remove what a node may echo of the request from ``message``, then cut it short.
+
+    Exact values go first: request parameters (folder secrets, 8+ characters) and the
+    caller's ``secrets`` (password, basic-auth token, GUI token or cookie; 4+ characters,
+    also as they look percent-encoded). Then anything shaped like credentials:
+    ``Authorization: ...``, ``Basic <token>``, ``password=...``, ``token: ...``.
+    """
+    values = [v for v in params.values() if len(v) >= 8]
+    for secret in secrets:
+        if len(secret) >= 4:
+            values += [secret, quote(secret, safe=""), quote_plus(secret, safe="")]
+    for value in sorted(set(values), key=len, reverse=True):
+        message = message.replace(value, "<secret>")
+    message = _AUTHORIZATION_TEXT.sub(lambda m: f"{m.group(1)}: <secret>", message)
+    message = _SCHEME_TOKEN.sub(lambda m: f"{m.group(1)} <secret>", message)
+    message = _CREDENTIAL_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}<secret>", message)
+    return clip(message, 200)
 
 
 #: A JSON escape of a UTF-16 surrogate (``\ud800``): the only way a lone surrogate, which
@@ -217,16 +261,42 @@ def _scrubbed(value: Any) -> Any:
     return value
 
 
-def _decode(body: bytes, params: dict[str, str]) -> Any:
-    """Bytes -> JSON value, raising for bodies that are empty, not UTF-8 or API errors."""
+def json_items(body: bytes) -> int:
+    """An upper bound on the JSON values ``body`` decodes into (each costs memory and time).
+
+    Every value is the top one, or an element of an array or object, and a container
+    of n elements holds n - 1 commas: so values <= 1 + commas + containers (object keys
+    counted alike). Commas and brackets inside strings only make it larger, never smaller.
+    Counting bytes runs at memory speed, long before ``json.loads`` would build the values.
+    """
+    return 1 + body.count(b",") + body.count(b"{") + body.count(b"[")
+
+
+def _decode(
+    body: bytes,
+    params: dict[str, str],
+    *,
+    secrets: Iterable[str] = (),
+    max_items: int = DEFAULT_MAX_RESPONSE_ITEMS,
+) -> Any:
+    """Bytes -> JSON value, raising for bodies that are empty, not UTF-8 or API errors.
+
+    A body that could decode into more than ``max_items`` values is refused before
+    decoding: ``json.loads`` holds the interpreter for the whole decode (a thread would not
+    free the event loop), so the count is what bounds its time and memory.
+    """
     if not body.strip():
         raise SyncProtocolError("empty response body")
+    if json_items(body) > max_items:
+        raise SyncProtocolError(
+            f"response has more than {max_items} JSON values (see max_response_items)"
+        )
     raw = json.loads(body.decode("utf-8-sig"))
     if _SURROGATE_ESCAPE.search(body):  # rare: skip the walk for ordinary bodies
         raw = _scrubbed(raw)
     error = parse_api_error(raw)
     if error is not None:
-        raise SyncAPIError(error.code, _redacted(error.message, params))
+        raise SyncAPIError(error.code, _redacted(error.message, params, secrets))
     return raw
 
 
@@ -270,7 +340,10 @@ def make_session(node: NodeConfig) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=node.timeout),
-        headers={"User-Agent": _USER_AGENT},
+        # Sync nodes never compress; a proxy that does anyway is inflated by _read_capped
+        # within the node's budget, never by aiohttp without a limit.
+        headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"},
+        auto_decompress=False,
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
     )
@@ -294,6 +367,7 @@ class SyncClient:
         self._session = session
         self._observer = observer
         self._url = URL(node.url.rstrip("/") + "/api")
+        self._budget = ResponseBudget(node.max_response_bytes)
 
     @property
     def node(self) -> NodeConfig:
@@ -356,6 +430,11 @@ class SyncClient:
         except SyncError as err:
             outcome = err.outcome
             raise
+        except asyncio.CancelledError:
+            raise  # the scrape's deadline: counted as a timeout
+        except Exception:
+            outcome = Outcome.INVALID_RESPONSE  # a parse bug, not a timeout
+            raise
         else:
             skipped = result.skipped if isinstance(result, Parsed) else 0
             outcome = Outcome.INVALID_RESPONSE if skipped else Outcome.SUCCESS
@@ -367,15 +446,22 @@ class SyncClient:
         self, method: str, params: dict[str, str], parse: Callable[[object], T]
     ) -> T:
         query = {"method": method, **params}
-        headers = {"Authorization": _basic_auth(self._node.username, self._password())}
-        with _translated(self._node.timeout):
+        password = self._password()
+        authorization = _basic_auth(self._node.username, password)
+        secrets = (password, authorization.split()[-1], f"{self._node.username}:{password}")
+        with self._budget.lease() as lease, _translated(self._node.timeout):
             async with self._session.get(
-                self._url, params=query, headers=headers, allow_redirects=False
+                self._url,
+                params=query,
+                headers={"Authorization": authorization},
+                allow_redirects=False,
             ) as response:
                 if response.status != 200:
                     raise _status_error(response.status)
-                body = await _read_capped(response)
-            return parse(_decode(body, params))
+                body = await _read_capped(response, lease)
+            value = _decode(body, params, secrets=secrets, max_items=self._node.max_response_items)
+            del body  # the decoded value is all that is needed from here on
+            return parse(value)
 
     def _observe(self, method: str, outcome: Outcome, seconds: float) -> None:
         report_request(self._observer, self._node.name, method, outcome, seconds)
@@ -399,22 +485,102 @@ def report_request(
         observer.observe(node, method, outcome, seconds)
 
 
-def _too_large() -> SyncProtocolError:
-    return SyncProtocolError(f"response body larger than {MAX_BODY_BYTES} bytes")
+class ResponseBudget:
+    """How many bytes of answers one node may have the exporter hold at once.
+
+    Shared by all of the node's requests in flight, so ``max_concurrency`` parallel
+    answers cannot multiply the bound: the bytes read (and inflated) so far by every
+    request count, and the request whose next chunk would pass the limit fails. Mutable
+    by nature; one per client, used from its event loop only.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    @contextmanager
+    def lease(self) -> Iterator[Lease]:
+        """A share of the budget for one request, given back when the block ends."""
+        lease = Lease(self)
+        try:
+            yield lease
+        finally:
+            self.held -= lease.taken
 
 
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
-    """Read the body, refusing one larger than MAX_BODY_BYTES before buffering it all."""
+class Lease:
+    """One request's share of a :class:`ResponseBudget`."""
+
+    def __init__(self, budget: ResponseBudget) -> None:
+        self._budget = budget
+        self.taken = 0
+
+    def room(self) -> int:
+        """Bytes this request may still take."""
+        return self._budget.limit - self._budget.held
+
+    def take(self, size: int) -> None:
+        """Account for ``size`` more bytes held, or raise when the budget would run over."""
+        budget = self._budget
+        if budget.held + size > budget.limit:
+            if self.taken + size > budget.limit:
+                raise SyncProtocolError(f"response body larger than {budget.limit} bytes")
+            raise SyncProtocolError(
+                f"the node's answers in flight exceed {budget.limit} bytes together"
+            )
+        budget.held += size
+        self.taken += size
+
+    def give_back(self, size: int) -> None:
+        """Return ``size`` bytes that are no longer held."""
+        size = min(size, self.taken)
+        self._budget.held -= size
+        self.taken -= size
+
+
+#: Content codings _read_capped inflates; the nodes never send one, proxies might.
+_INFLATABLE = frozenset({"gzip", "x-gzip", "deflate"})
+
+
+async def _read_capped(response: aiohttp.ClientResponse, lease: Lease | None = None) -> bytes:
+    """Read the body within ``lease`` (or MAX_BODY_BYTES), inflating it if compressed.
+
+    The wire size and the decoded size both count against the budget: a declared length
+    beyond it is refused before reading, a chunked body as soon as it passes it, and a
+    gzip or deflate body is inflated in a bounded stream (the session must be made with
+    ``auto_decompress=False``, as :func:`make_session` does). Any other content coding
+    is refused.
+    """
+    if lease is None:
+        with ResponseBudget(MAX_BODY_BYTES).lease() as own:
+            return await _read_capped(response, own)
+    coding = response.headers.get("Content-Encoding", "").strip().lower()
+    if coding not in ("", "identity", *_INFLATABLE):
+        raise SyncProtocolError(f"unsupported Content-Encoding {clip(coding, 40)!r}")
     declared = response.content_length
     if declared is not None:  # the usual case: one read, no chunk loop
-        if declared > MAX_BODY_BYTES:
-            raise _too_large()
-        return await response.read()
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _too_large()
-        chunks.append(chunk)
-    return b"".join(chunks)
+        lease.take(declared)
+        raw = await response.read()
+    else:
+        chunks: list[bytes] = []
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            lease.take(len(chunk))
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+    if coding not in _INFLATABLE:
+        return raw
+    body = _inflate(raw, lease)
+    lease.give_back(len(raw))
+    return body
+
+
+def _inflate(raw: bytes, lease: Lease) -> bytes:
+    """Inflate a gzip or zlib stream, never past the room left in ``lease``."""
+    room = lease.room()
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
+    try:
+        body = inflater.decompress(raw, room + 1)
+    except zlib.error:
+        raise SyncProtocolError("response body is not valid gzip or deflate data") from None
+    lease.take(len(body))  # room + 1 bytes (more was left to inflate) raises here
+    return body

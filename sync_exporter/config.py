@@ -13,6 +13,7 @@ import difflib
 import os
 import re
 import ssl
+import stat
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ __all__ = [
     "API_CHOICES",
     "DEFAULT_API",
     "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_RESPONSE_ITEMS",
     "DEFAULT_TIMEOUT",
     "Config",
     "ConfigError",
@@ -49,6 +52,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_duration",
+    "parse_size",
 ]
 
 #: Per-node request timeout when neither the node nor ``defaults`` sets one (seconds).
@@ -61,6 +65,15 @@ DEFAULT_API = "auto"
 #: (``/gui/``, the Web UI's login; all that Resilio Sync 2.x/3.x nodes without a Business
 #: license answer), or ``auto``: v1 where it answers, the GUI API where v1 is disabled.
 API_CHOICES = ("auto", "v1", "gui")
+#: Bytes of answers (read and inflated) the exporter holds for one node at once, across
+#: all its requests in flight; also the largest single answer (docs/security.md).
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+#: JSON values one answer may decode into (about 30,000 get_folders entries).
+DEFAULT_MAX_RESPONSE_ITEMS = 250_000
+#: Lower bounds: below these a typo (``max_response_bytes: 32`` meant as MiB) would make
+#: every answer fail.
+MIN_RESPONSE_BYTES = 64 * 1024
+MIN_RESPONSE_ITEMS = 1000
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -141,6 +154,8 @@ class NodeConfig:
     password: Password
     timeout: float = DEFAULT_TIMEOUT
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_response_items: int = DEFAULT_MAX_RESPONSE_ITEMS
     tls: TLSConfig = field(default_factory=TLSConfig)
     folders: Mapping[str, FolderRule] = field(default_factory=FrozenMapping)
     peers: bool = True
@@ -211,6 +226,36 @@ def format_duration(seconds: float) -> str:
     return "".join(parts) or "0s"
 
 
+_SIZE = re.compile(r"(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?", re.ASCII)
+_SIZE_UNITS = {
+    None: 1,
+    "B": 1,
+    "KB": 1000,
+    "KiB": 1 << 10,
+    "MB": 1000**2,
+    "MiB": 1 << 20,
+    "GB": 1000**3,
+    "GiB": 1 << 30,
+}
+
+
+def parse_size(value: object) -> int:
+    """Return ``value`` in bytes: a whole number, or ``"64MiB"``, ``"512KiB"``, ``"1GB"``.
+
+    Raises ValueError with a message fit for users (never quoting a long value).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        match = _SIZE.fullmatch(value.strip())
+        if match is not None:
+            return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    raise ValueError(
+        f"must be a size in bytes, like 33554432 or 32MiB (units B, KB, KiB, MB, MiB, GB, "
+        f"GiB), not {_show(value)}"
+    )
+
+
 # --------------------------------------------------------------------------- validation
 
 _ROOT_KEYS = ("defaults", "nodes")
@@ -220,6 +265,8 @@ _SHARED_KEYS = (
     "password_file",
     "timeout",
     "max_concurrency",
+    "max_response_bytes",
+    "max_response_items",
     "peers",
     "tls",
     "api",
@@ -242,6 +289,8 @@ class _Shared:
     password_count: int = 0  # how many of password / password_file were given
     timeout: float | None = None
     max_concurrency: int | None = None
+    max_response_bytes: int | None = None
+    max_response_items: int | None = None
     peers: bool | None = None
     tls: TLSConfig | None = None
     api: str | None = None
@@ -326,6 +375,20 @@ class _Validator:
         self.error(path, f"must be one of {', '.join(choices)}, not {_show(value)}")
         return None
 
+    def size(self, value: object, path: str, minimum: int) -> int | None:
+        """Return a byte size of at least ``minimum`` (see :func:`parse_size`)."""
+        if value is INVALID:
+            return None
+        try:
+            size = parse_size(value)
+        except ValueError as exc:
+            self.error(path, str(exc))
+            return None
+        if size < minimum:
+            self.error(path, f"must be at least {minimum} bytes ({minimum >> 10}KiB)")
+            return None
+        return size
+
     def duration(self, value: object, path: str) -> float | None:
         if value is INVALID:
             return None
@@ -348,6 +411,9 @@ class _Validator:
         if file is None:
             return None
         try:
+            if not stat.S_ISREG(file.stat().st_mode):  # a FIFO would hang the open below
+                self.error(path, f"{file} is not a regular file")
+                return None
             with file.open("rb") as handle:
                 handle.read(1)
         except OSError as exc:
@@ -367,7 +433,7 @@ class _Validator:
             parts = urlsplit(text)
             port = parts.port
         except ValueError:
-            self.error(path, f'"{_strip_userinfo(text)}" is not a valid URL (bad host or port)')
+            self.error(path, f'"{_shown_url(text)}" is not a valid URL (bad host or port)')
             return None
         if "@" in parts.netloc:
             self.error(
@@ -388,7 +454,7 @@ class _Validator:
         elif parts.path.rstrip("/").endswith("/api"):
             problem = "must be the node's base URL: the exporter adds /api itself"
         if problem is not None:
-            self.error(path, f'"{text}" {problem}')
+            self.error(path, f'"{_shown_url(text)}" {problem}')
             return None
         return text.rstrip("/")
 
@@ -507,6 +573,16 @@ class _Validator:
             shared.max_concurrency = self.positive_int(
                 block["max_concurrency"], f"{path}.max_concurrency"
             )
+        if "max_response_bytes" in block:
+            shared.max_response_bytes = self.size(
+                block["max_response_bytes"], f"{path}.max_response_bytes", MIN_RESPONSE_BYTES
+            )
+        if "max_response_items" in block:
+            items = self.positive_int(block["max_response_items"], f"{path}.max_response_items")
+            if items is not None and items < MIN_RESPONSE_ITEMS:
+                self.error(f"{path}.max_response_items", f"must be at least {MIN_RESPONSE_ITEMS}")
+                items = None
+            shared.max_response_items = items
         if "peers" in block:
             shared.peers = self.boolean(block["peers"], f"{path}.peers")
         if "api" in block:
@@ -565,6 +641,12 @@ class _Validator:
             max_concurrency=_first(
                 own.max_concurrency, defaults.max_concurrency, DEFAULT_MAX_CONCURRENCY
             ),
+            max_response_bytes=_first(
+                own.max_response_bytes, defaults.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES
+            ),
+            max_response_items=_first(
+                own.max_response_items, defaults.max_response_items, DEFAULT_MAX_RESPONSE_ITEMS
+            ),
             tls=tls,
             folders=folders,
             peers=_first(own.peers, defaults.peers, True),
@@ -593,6 +675,15 @@ def _strip_userinfo(url: str) -> str:
         return url.rsplit("@", 1)[-1]
     authority, slash, tail = rest.partition("/")
     return f"{scheme}://{authority.rsplit('@', 1)[-1]}{slash}{tail}"
+
+
+def _shown_url(url: str) -> str:
+    """``url`` as error messages show it: no user info, and ``?...`` for a query or fragment.
+
+    Either may carry a token (``?token=...``), so neither is ever quoted.
+    """
+    base = re.split(r"[?#]", url, maxsplit=1)[0]
+    return _strip_userinfo(base) + (url[len(base)] + "..." if base != url else "")
 
 
 def _no_key_password() -> str:

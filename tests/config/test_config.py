@@ -64,14 +64,13 @@ BAD_CONFIGS: dict[str, list[str]] = {
         'nodes[0].url: "ftp://192.168.1.10:8888" must start with http:// or https://',
         "nodes[1].url: must not contain a user name or password: "
         "use username and password or password_file",
-        'nodes[2].url: "http://192.168.1.10:8888/?method=get_speed" '
-        "must not have a query (?) or fragment (#)",
+        'nodes[2].url: "http://192.168.1.10:8888/?..." must not have a query (?) or fragment (#)',
         'nodes[3].url: "http://192.168.1.10:8888/api" '
         "must be the node's base URL: the exporter adds /api itself",
         'nodes[4].url: "http://192.168.1.10:99999" is not a valid URL (bad host or port)',
         'nodes[5].url: "192.168.1.10:8888" must start with http:// or https://',
         'nodes[6].url: "http://" has no host',
-        'nodes[7].url: "http://192.168.1.10:8888/#top" must not have a query (?) or fragment (#)',
+        'nodes[7].url: "http://192.168.1.10:8888/#..." must not have a query (?) or fragment (#)',
     ],
     "bad-durations.yml": [
         f'defaults.timeout: "8x" is not a duration: {DURATION_HINT}',
@@ -93,7 +92,8 @@ BAD_CONFIGS: dict[str, list[str]] = {
         f"nodes[2].password_file: cannot read password file {D}/secrets/nowhere.txt: "
         "No such file or directory",
         f"nodes[3].password_file: password file {D}/empty-password.txt is empty",
-        f"nodes[4].password_file: cannot read password file {D}/tls: Is a directory",
+        f"nodes[4].password_file: password file {D}/tls is not a regular file (a directory): "
+        "refusing to read it",
         "nodes[5].password: must be a string (quote it), not a number",
         "nodes[6].password: is empty",
     ],
@@ -218,7 +218,8 @@ nodes:
         "nodes[0].url: must not contain a user name or password: "
         "use username and password or password_file",
         "nodes[1].bogus: unknown key (allowed: name, url, username, password, password_file, "
-        "timeout, max_concurrency, peers, tls, api, folders)",
+        "timeout, max_concurrency, max_response_bytes, max_response_items, peers, tls, api, "
+        "folders)",
         "nodes[2].password: must be a string, not a list",
         f"nodes[3].password_file: cannot read password file {D}/nowhere: No such file or directory",
         "nodes[3]: set password or password_file, not both",
