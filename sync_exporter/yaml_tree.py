@@ -33,6 +33,8 @@ INVALID = _Invalid()
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 #: Refuse documents whose aliases expand beyond this many nodes (a config is a few hundred).
 MAX_NODES = 100_000
 
@@ -99,6 +101,11 @@ class _Converter:
             return INVALID
         self._active.add(id(node))
         try:
+            if isinstance(node, MappingNode | SequenceNode) and node.tag not in _COLLECTION_TAGS:
+                self._errors.append(
+                    f"{path or 'top level'}: YAML tags like {_short(node.tag)} are not supported"
+                )
+                return INVALID
             if isinstance(node, MappingNode):
                 return self._mapping(node, path)
             if isinstance(node, SequenceNode):
@@ -134,11 +141,20 @@ class _Converter:
 
     def _scalar(self, node: Node, path: str, *, is_key: bool) -> object:
         if not isinstance(node, ScalarNode) or not node.tag.startswith("tag:yaml.org,2002:"):
-            self._errors.append(f"{path or 'top level'}: unsupported YAML tag {node.tag}")
+            self._errors.append(f"{path or 'top level'}: unsupported YAML tag {_short(node.tag)}")
+            return INVALID
+        if node.tag not in (self._implicit_tag(node), _STR_TAG):
+            # ``password: !!float 1e3``: the tag, not the text, would decide the type, and
+            # constructing it can fail with the value in the message. Named, never shown.
+            self._errors.append(
+                f"{path or 'top level'}: YAML tags like {_short(node.tag)} are not supported: "
+                "write the value without a tag (quote it to make it a string)"
+            )
             return INVALID
         try:
             value = self._constructor.construct_object(node, deep=True)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ArithmeticError, ValueError, TypeError):
+            # e.g. a date-like 2026-13-45: PyYAML's own message would quote the value.
             self._errors.append(f"{path or 'top level'}: invalid {node.tag.rsplit(':', 1)[-1]}")
             return INVALID
         if isinstance(value, str) and not is_key:
@@ -156,6 +172,22 @@ class _Converter:
             )
             return INVALID
         return value
+
+    def _implicit_tag(self, node: ScalarNode) -> str:
+        """The tag the scalar's text alone gives it (plain style), else ``!!str``."""
+        if node.style is not None:  # quoted or block scalars are strings
+            return _STR_TAG
+        tag: str = self._constructor.resolve(  # type: ignore[no-untyped-call]
+            ScalarNode, node.value, (True, False)
+        )
+        return tag
+
+
+def _short(tag: str) -> str:
+    """``tag:yaml.org,2002:float`` -> ``!!float`` (other tags shown as written, cut short)."""
+    prefix = "tag:yaml.org,2002:"
+    text = "!!" + tag[len(prefix) :] if tag.startswith(prefix) else tag
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class _TooLargeError(Exception):
