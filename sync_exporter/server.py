@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 
 from sync_exporter import __version__
@@ -33,6 +32,7 @@ from sync_exporter.discovery import BadHostError, target_address, target_groups
 from sync_exporter.landing import ReloadStatus, render_landing
 from sync_exporter.metrics import render
 from sync_exporter.model import NodeSnapshot
+from sync_exporter.negotiation import Encoder, accepts_gzip, negotiate
 from sync_exporter.problems import ProblemTracker
 from sync_exporter.runbook import runbook_page
 from sync_exporter.scrape import Scraper
@@ -185,16 +185,15 @@ def _build(
     snapshots: Sequence[NodeSnapshot],
     config: Config,
     extra: Sequence[Metric],
-    accept: str,
+    encoder: Encoder,
     gzip_ok: bool,
-) -> tuple[bytes, str]:
+) -> bytes:
     """Render, encode and maybe compress: pure CPU work, safe to run in a thread."""
     families = [*render(snapshots, config), *extra]
-    encoder, content_type = choose_encoder(accept)
     body = encoder(_Families(families))
     if gzip_ok:
         body = gzip.compress(body, compresslevel=6)
-    return body, content_type
+    return body
 
 
 async def _respond(
@@ -206,50 +205,29 @@ async def _respond(
     """Answer with the exposition of ``snapshots`` (plus ``extra`` families).
 
     The format follows ``Accept`` (text 0.0.4 by default, OpenMetrics when asked), gzip'd
-    when ``Accept-Encoding`` allows. A large scrape is rendered and encoded in a worker
+    when ``Accept-Encoding`` allows; 406 when the client refuses both formats (never a
+    500, whatever the headers). A large scrape is rendered and encoded in a worker
     thread (about 6 us per sample), so the loop keeps serving other requests meanwhile.
     """
-    accept = ",".join(request.headers.getall("Accept", []))
+    chosen = negotiate(",".join(request.headers.getall("Accept", [])))
     gzip_ok = accepts_gzip(",".join(request.headers.getall("Accept-Encoding", [])))
-    args = (snapshots, config, extra, accept, gzip_ok)
+    if chosen is None:
+        raise web.HTTPNotAcceptable(
+            text="406 Not Acceptable: this endpoint serves text/plain (version 0.0.4) "
+            "or application/openmetrics-text\n"
+        )
+    encoder, content_type = chosen
+    args = (snapshots, config, extra, encoder, gzip_ok)
     if _estimate_samples(snapshots) > EXECUTOR_SAMPLES:
-        body, content_type = await asyncio.to_thread(_build, *args)
+        body = await asyncio.to_thread(_build, *args)
     else:
-        body, content_type = _build(*args)
+        body = _build(*args)
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type
     if gzip_ok:
         response.headers["Content-Encoding"] = "gzip"
     response.headers["Vary"] = "Accept, Accept-Encoding"
     return response
-
-
-def accepts_gzip(header: str) -> bool:
-    """Whether an ``Accept-Encoding`` value allows gzip (RFC 9110 section 12.5.3).
-
-    ``gzip`` (or ``x-gzip``) with a non-zero weight says yes, and so does ``*`` when gzip
-    is not named; ``gzip;q=0`` is an explicit no, which a substring test would miss.
-    """
-    named: float | None = None
-    wildcard: float | None = None
-    for item in header.split(","):
-        coding, _, params = item.partition(";")
-        coding = coding.strip().lower()
-        weight = 1.0
-        for param in params.split(";"):
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    weight = float(value.strip())
-                except ValueError:
-                    weight = 0.0
-        if coding in ("gzip", "x-gzip"):
-            named = weight if named is None else max(named, weight)
-        elif coding == "*":
-            wildcard = weight
-    if named is not None:
-        return named > 0
-    return wildcard is not None and wildcard > 0
 
 
 def _bad_request(text: str) -> web.HTTPBadRequest:
