@@ -306,6 +306,17 @@ def _basic_auth(login: str, password: str) -> str:
     return f"Basic {token}"
 
 
+def credential_texts(authorization: str) -> tuple[str, ...]:
+    """What a node could echo of a basic-auth header: the token, ``login:password``, the
+    password (for :func:`_redacted`)."""
+    token = authorization.split()[-1]
+    try:
+        pair = base64.b64decode(token, validate=True).decode()
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return (token,)
+    return (token, pair, pair.partition(":")[2])
+
+
 def _identity(raw: object) -> Any:
     return raw
 
@@ -446,9 +457,8 @@ class SyncClient:
         self, method: str, params: dict[str, str], parse: Callable[[object], T]
     ) -> T:
         query = {"method": method, **params}
-        password = self._password()
-        authorization = _basic_auth(self._node.username, password)
-        secrets = (password, authorization.split()[-1], f"{self._node.username}:{password}")
+        authorization = _basic_auth(self._node.username, self._password())
+        secrets = credential_texts(authorization)
         with self._budget.lease() as lease, _translated(self._node.timeout):
             async with self._session.get(
                 self._url,

@@ -33,6 +33,7 @@ from yarl import URL
 
 from sync_exporter.client import (
     RequestObserver,
+    ResponseBudget,
     SyncAPIError,
     SyncAuthError,
     SyncError,
@@ -42,6 +43,7 @@ from sync_exporter.client import (
     _redacted,
     _status_error,
     _translated,
+    credential_texts,
     report_request,
 )
 from sync_exporter.config import NodeConfig
@@ -109,6 +111,7 @@ class GuiClient:
         self._action_url = URL(base + "/gui/")
         self._session: _Session | None = None
         self._minting = asyncio.Lock()
+        self._budget = ResponseBudget(node.max_response_bytes)
 
     @property
     def node(self) -> NodeConfig:
@@ -149,7 +152,7 @@ class GuiClient:
 
     async def _mint(self) -> _Session:
         query = {"t": _millis()}
-        with _translated(self._node.timeout):
+        with self._budget.lease() as lease, _translated(self._node.timeout):
             async with self._http.get(
                 self._token_url, params=query, headers=self._auth(), allow_redirects=False
             ) as response:
@@ -161,7 +164,7 @@ class GuiClient:
                 if response.status != 200:
                     raise _status_error(response.status)
                 morsel = response.cookies.get(SESSION_COOKIE)
-                body = await _read_capped(response)
+                body = await _read_capped(response, lease)
             token = parse_token(body)
         return _Session(token, morsel.value if morsel is not None and morsel.value else None)
 
@@ -197,7 +200,8 @@ class GuiClient:
         if session.cookie is not None:
             headers["Cookie"] = f"{SESSION_COOKIE}={session.cookie}"
         secrets = {"token": session.token, "cookie": session.cookie or ""}
-        with _translated(self._node.timeout):
+        echoed = credential_texts(headers["Authorization"])
+        with self._budget.lease() as lease, _translated(self._node.timeout):
             async with self._http.get(
                 self._action_url, params=query, headers=headers, allow_redirects=False
             ) as response:
@@ -205,13 +209,13 @@ class GuiClient:
                     raise _Expired
                 if response.status != 200:
                     raise _status_error(response.status)
-                body = await _read_capped(response)
-            raw = _decode(body, secrets)
+                body = await _read_capped(response, lease)
+            raw = _decode(body, secrets, secrets=echoed, max_items=self._node.max_response_items)
             status = envelope_status(raw, action)
             if status == STATUS_SESSION_EXPIRED:
                 raise _Expired
             if status != STATUS_OK:
-                raise SyncAPIError(status, _redacted(envelope_error(raw), secrets))
+                raise SyncAPIError(status, _redacted(envelope_error(raw), secrets, echoed))
             return parse(raw)
 
     def _auth(self) -> dict[str, str]:
@@ -230,6 +234,11 @@ class GuiClient:
             result = await call()
         except SyncError as err:
             outcome = err.outcome
+            raise
+        except asyncio.CancelledError:
+            raise  # the scrape's deadline: counted as a timeout
+        except Exception:
+            outcome = Outcome.INVALID_RESPONSE  # a parse bug, not a timeout
             raise
         else:
             skipped = result.skipped if isinstance(result, GuiFolders) else 0
