@@ -303,7 +303,9 @@ def _print_banner(fleet: Fleet, options: FleetOptions) -> None:
     for name, node in fleet.nodes.items():
         login, _ = fleet.credentials(name)
         down = "  (down)" if node.state.faults.mode is FaultMode.DOWN else ""
-        print(f"  node {name}  {node.url}  login {login}{down}")
+        spec = fleet.world.scenario.node(name)
+        gui = "  (no API key: web GUI API at /gui/ only)" if spec and not spec.api_key else ""
+        print(f"  node {name}  {node.url}  login {login}{gui}{down}")
         first = first or name
     if fleet.control_url is not None:
         print(f"  control  {fleet.control_url}/_sim/state")

@@ -60,12 +60,14 @@ class Fleet:
             login, password = self._credentials.get(name, ("api", "secret"))
             if latency:
                 state.faults.delay = latency
+            spec = world.scenario.node(name)
             nodes[name] = SimNode(
                 state,
                 clock=world.clock,
                 rng=random.Random(f"{world.seed}/{name}"),
                 login=login,
                 password=password,
+                api_key=None if spec is not None and not spec.api_key else "simulated",
                 extra_routes=routes,
                 on_shutdown=self._shutdown_hook(name),
             )

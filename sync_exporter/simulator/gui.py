@@ -60,6 +60,8 @@ MAX_SESSIONS = 64
 
 #: Build appended to a 3.1.2 node's version: the pair recorded from a live node.
 RECORDED_BUILDS: Mapping[str, int] = {"3.1.2": 1076}
+#: Version of a node without an API key when nothing else says (single-node mode).
+GUI_ONLY_VERSION = "3.1.2"
 #: Choice: build of any other version when the scenario names none.
 DEFAULT_BUILD = 1000
 

@@ -72,6 +72,9 @@ class EventKind(StrEnum):
     PEER_JOIN = "peer_join"  # an external peer connects
     PEER_LEAVE = "peer_leave"  # an external peer disconnects
     REMOVE_FOLDER = "remove_folder"  # the folder disappears from the node
+    PAUSE = "pause"  # the folder is paused: it neither sends nor receives
+    UNPAUSE = "unpause"
+    EXPIRE_SESSIONS = "expire_sessions"  # every GUI session's next action: {"status": 401}
 
 
 #: Keys each event kind accepts besides ``at`` and ``event``, with whether they are required.
@@ -93,6 +96,9 @@ _EVENT_KEYS: dict[EventKind, dict[str, bool]] = {
     EventKind.PEER_JOIN: {"folder": True, "peer": True},
     EventKind.PEER_LEAVE: {"folder": True, "peer": True},
     EventKind.REMOVE_FOLDER: {"folder": True, "node": False},
+    EventKind.PAUSE: {"folder": True, "node": False},
+    EventKind.UNPAUSE: {"folder": True, "node": False},
+    EventKind.EXPIRE_SESSIONS: {"node": True},
 }
 
 
@@ -108,6 +114,14 @@ class NodeSpec:
     password: str | None = DEFAULT_PASSWORD
     down: bool = False  # unreachable from the start
     relay: bool = False  # reachable only through the relay: every connection to it is relayed
+    #: False: a Resilio Sync 2.x/3.x node without ``webui.api_key``: API v1 answers 400,
+    #: only the web GUI API serves, and departed peers stay listed offline.
+    api_key: bool = True
+    build: int | None = None  # build the GUI ``version`` appends; None = the default
+    #: Bytes free on the node's volume at time 0; None = not modelled (GUI default).
+    disk_free: int | None = None
+    #: Bytes per second something other than Sync takes on that volume.
+    disk_fill: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +145,7 @@ class HolderSpec:
     indexing: IndexingMode = "no"
     error: int = 0
     growth: Growth | None = None
+    paused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,13 +401,27 @@ def _keys(required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, boo
 
 _TOP_KEYS = _keys(("nodes",), ("name", "description", "rate", "folders", "events"))
 _NODE_KEYS = _keys(
-    ("name",), ("device_name", "version", "os", "login", "password", "down", "relay")
+    ("name",),
+    (
+        "device_name",
+        "version",
+        "os",
+        "login",
+        "password",
+        "down",
+        "relay",
+        "api_key",
+        "build",
+        "disk_free",
+        "disk_fill",
+    ),
 )
 _FOLDER_KEYS = _keys(
     ("name", "nodes"), ("dir", "size", "files", "rate", "index_rate", "peers", "stalled")
 )
 _HOLDER_KEYS = _keys(
-    ("mode",), ("dir", "size", "files", "selective_sync", "indexing", "error", "growth")
+    ("mode",),
+    ("dir", "size", "files", "selective_sync", "indexing", "error", "growth", "paused"),
 )
 _GROWTH_KEYS = _keys(("bytes_per_second",), ("files_per_hour",))
 _PEER_KEYS = _keys(("name",), ("connection", "nodes", "joins_at", "leaves_at"))
@@ -444,6 +473,10 @@ def _parse_nodes(errors: _Errors, value: object) -> tuple[NodeSpec, ...]:
         if any(n.name == name for n in nodes):
             errors.add(_join(path, "name"), f"duplicate node name {name!r}")
             continue
+        disk_free = _get(errors, data, path, "disk_free", parse_size, None)
+        disk_fill = _get(errors, data, path, "disk_fill", parse_size, 0)
+        if "disk_fill" in data and disk_free is None and "disk_free" not in data:
+            errors.add(_join(path, "disk_fill"), "needs disk_free (the volume's free space)")
         nodes.append(
             NodeSpec(
                 name=name,
@@ -454,6 +487,10 @@ def _parse_nodes(errors: _Errors, value: object) -> tuple[NodeSpec, ...]:
                 password=_get(errors, data, path, "password", _optional_text, DEFAULT_PASSWORD),
                 down=_get(errors, data, path, "down", _bool, False),
                 relay=_get(errors, data, path, "relay", _bool, False),
+                api_key=_get(errors, data, path, "api_key", _bool, True),
+                build=_get(errors, data, path, "build", _int, None),
+                disk_free=disk_free,
+                disk_fill=disk_fill,
             )
         )
     if value is not None and not nodes and not errors.items:
@@ -547,6 +584,7 @@ def _parse_holders(
                 indexing=_get(errors, checked, hpath, "indexing", _indexing, "no"),
                 error=_get(errors, checked, hpath, "error", _int, 0),
                 growth=growth,
+                paused=_get(errors, checked, hpath, "paused", _bool, False),
             )
         )
     return tuple(holders)

@@ -1,10 +1,11 @@
 """Run one simulated node from a Sync config file, as ``btsync --config FILE`` runs one.
 
-The node listens on ``webui.listen`` with ``webui.login``/``password``, enables the API
-only with ``webui.api_key``, keeps its folders under ``storage_path`` and indexes the
-real directories again on restart. It runs until SIGINT, SIGTERM or the ``shutdown``
-API method. Exit codes: 0 after a clean stop, 2 for a bad config or state file,
-1 when the address cannot be bound.
+The node listens on ``webui.listen`` with ``webui.login``/``password``, enables API v1
+only with ``webui.api_key`` (the web GUI API at ``/gui/`` always answers, so a config
+without a key is a Resilio Sync 3.x node read through its GUI), keeps its folders
+under ``storage_path`` and indexes the real directories again on restart. It runs
+until SIGINT, SIGTERM or the ``shutdown`` API method. Exit codes: 0 after a clean
+stop, 2 for a bad config or state file, 1 when the address cannot be bound.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sync_exporter.simulator.clock import WallClock
+from sync_exporter.simulator.gui import GUI_ONLY_VERSION
 from sync_exporter.simulator.node import SimNode
 from sync_exporter.simulator.state import NodeState
 from sync_exporter.simulator.storage import NodeStorage, StorageError
@@ -34,6 +36,9 @@ async def serve(conf: SyncConfig, *, seed: int | None = None) -> int:
     run, so folders added after a restart never collide with stored ones.
     """
     state = NodeState(name=conf.device_name or socket.gethostname())
+    if conf.api_key is None:
+        # Choice: without a key this is a Resilio Sync 3.x node, the kind that cannot have one.
+        state.version = GUI_ONLY_VERSION
     storage = NodeStorage(conf.storage_path)
     done = asyncio.Event()
 
@@ -67,13 +72,14 @@ async def serve(conf: SyncConfig, *, seed: int | None = None) -> int:
             await node.stop()
             return 1
         print(
-            f"{PROG}: node {state.name!r} listening on {node.url}/api "
+            f"{PROG}: node {state.name!r} listening on {node.url}/api and {node.url}/gui/ "
             f"({len(state.folders)} folders, state in {storage.path})",
             flush=True,
         )
         if conf.api_key is None:
             print(
-                f"{PROG}: webui.api_key is not set: the API answers HTTP 400 (as on a real node)",
+                f"{PROG}: webui.api_key is not set: /api answers HTTP 400 and only the web GUI "
+                f"API at /gui/ serves, as on a Resilio Sync {state.version} node",
                 flush=True,
             )
         await done.wait()

@@ -28,6 +28,21 @@ The model, per shared folder (each scenario folder):
   size (a real encrypted peer stores slightly more; nothing here needs the difference).
 - ``files`` follows the bytes received (proportionally; exactly the folder's count once
   complete) and changes only when the bytes held do.
+
+What only the GUI API shows, kept consistent with the transfer model:
+
+- ``pending_down_bytes/files`` of a copy is what it lacks of the complete folder, so a
+  converging copy's queue shrinks to 0 and a stalled one keeps its bytes;
+  ``pending_up_bytes/files`` is what its connected peers lack of what it holds.
+- A paused copy neither sends nor receives (it stays connected, like a folder error).
+- A node with ``disk_free`` has a volume whose free space (every folder's
+  ``available_space``) goes down by the bytes its copies gain and by ``disk_fill`` per
+  second; at 0 its copies stop receiving (and writing).
+- A node with ``api_key: false`` keeps every peer it has seen in its folders' peer
+  lists, the departed ones with ``online`` false and ``last_seen`` the last tick they
+  were connected, as a real 2.x/3.x node's GUI shows them. Other nodes list only the
+  connected peers (API v1 shows no others).
+- Per-folder ``down_speed``/``up_speed`` are the bytes that copy moved during the last tick.
 """
 
 from __future__ import annotations
@@ -107,6 +122,11 @@ class _Holder(_Participant):
     files_carry: float = 0.0
     #: Files held; changes only when ``have`` does, so a copy that stands still keeps its count.
     files: int = 0
+    paused: bool = False
+    #: Bytes held at time 0 (what the copy gained since then is taken from its volume).
+    initial: int = 0
+    #: The node has no room left: the copy neither receives nor writes.
+    disk_full: bool = False
     #: This node's PeerState for each other participant (kept across disconnects).
     links: dict[str, PeerState] = field(default_factory=dict)
 
@@ -125,6 +145,7 @@ class _Holder(_Participant):
             folder is not None
             and folder.error == 0
             and self.scan is None
+            and not self.paused
             and self.state.faults.mode is not FaultMode.DOWN
         )
 
@@ -177,13 +198,19 @@ class World:
         self._next_event = 0
         self._peer_ids: dict[str, str] = {}
         self._relay = {n.name: n.relay for n in scenario.nodes}
+        #: Nodes whose GUI keeps departed peers listed (no API key: 2.x/3.x read via the GUI).
+        self._keeps_peers = {n.name for n in scenario.nodes if not n.api_key}
+        self._disks = {n.name: n for n in scenario.nodes if n.disk_free is not None}
         for spec in scenario.nodes:
-            state = NodeState(name=spec.name, version=spec.version, os=spec.os)
+            state = NodeState(name=spec.name, version=spec.version, os=spec.os, build=spec.build)
             state.prefs = default_prefs(spec.device_name)
             if spec.down:
                 state.faults.mode = FaultMode.DOWN
             self.nodes[spec.name] = state
-            self._peer_ids[spec.name] = secrets.peer_id(self._rng)
+            # A GUI-only node draws its id from a stream of its own, so adding one to a
+            # scenario leaves every other node's id and every folder secret as it was.
+            rng = self._rng if spec.api_key else random.Random(f"{seed}/node/{spec.name}")
+            self._peer_ids[spec.name] = secrets.peer_id(rng)
         self._shared: dict[str, _Shared] = {
             spec.name: self._share(spec) for spec in scenario.folders
         }
@@ -250,6 +277,9 @@ class World:
             selective_sync=h.selective_sync,
         )
         folder.prefs["selective_sync"] = 1 if h.selective_sync else 0
+        folder.synclevel = 1 if h.selective_sync else 2
+        folder.paused = h.paused
+        folder.date_added = int(self.started_at)
         state.folders[secret] = folder
         growth = h.growth
         return _Holder(
@@ -266,6 +296,8 @@ class World:
             growth_bytes=growth.bytes_per_second if growth else 0,
             growth_files_per_second=growth.files_per_hour / 3600 if growth else 0.0,
             files=h.files,
+            paused=h.paused,
+            initial=h.size,
         )
 
     def _schedule(self, event: EventSpec) -> None:
@@ -309,6 +341,9 @@ class World:
             return
         self.clock.advance(shift)
         self.started_at = self.clock.now()
+        for state in self.nodes.values():
+            for folder in state.folders.values():
+                folder.date_added = int(self.started_at)
         self._step(self.started_at, moving=False)
 
     def catch_up(self, *, limit: int | None = MAX_CATCH_UP_TICKS) -> int:
@@ -345,6 +380,8 @@ class World:
         kind = event.kind
         if kind in (EventKind.NODE_DOWN, EventKind.NODE_UP, EventKind.SLOW, EventKind.CLEAR):
             self._node_event(event)
+        elif kind is EventKind.EXPIRE_SESSIONS:
+            self.nodes[self._node_name(event.node)].gui_epoch += 1
         elif kind in _FAULT_EVENTS:
             self.set_fault(self._node_name(event.node), _FAULT_EVENTS[kind], methods=event.methods)
         elif kind in (EventKind.STALL, EventKind.RESUME):
@@ -391,6 +428,8 @@ class World:
                 self.set_indexing(holder, "done")
             elif event.kind is EventKind.REMOVE_FOLDER:
                 holder.state.folders.pop(holder.secret, None)
+            elif event.kind in (EventKind.PAUSE, EventKind.UNPAUSE):
+                self.set_paused(holder, event.kind is EventKind.PAUSE)
 
     def set_fault(
         self,
@@ -429,6 +468,25 @@ class World:
         else:
             raise WorldError(f"indexing must be running, stuck or done, got {how!r}")
         self._report(holder)
+
+    def set_paused(self, holder: _Holder | tuple[str, str], paused: bool) -> None:
+        """Pause (no transfer, ``paused`` reported) or resume one copy.
+
+        ``holder`` is a world holder or a (folder name, node name) pair.
+        """
+        if isinstance(holder, tuple):
+            holder = self._holder(*holder)
+        holder.paused = paused
+        folder = holder.folder()
+        if folder is not None:
+            folder.paused = paused
+
+    def _holder(self, folder: str, node: str) -> _Holder:
+        shared = self._folder(folder)
+        found = shared.holders.get(node)
+        if found is None:
+            raise WorldError(f"node {node!r} does not hold {shared.spec.name!r}")
+        return found
 
     def set_stalled(self, folder: str, stalled: bool) -> None:
         """Stall (nothing moves, peers stay connected) or resume a shared folder."""
@@ -491,16 +549,21 @@ class World:
             }
             total = shared.total
             lagging = any(shared.participants[k].have < total for k, ok in movable.items() if ok)
+            moved: dict[str, list[int]] = {key: [0, 0] for key in shared.holders}
             if moving and lagging and not shared.stalled:
-                self._transfer(shared, connected, movable, received, sent)
+                self._transfer(shared, connected, movable, received, sent, moved)
             if not shared.stalled:
                 self._mark_synced(shared, connected, movable, stamp)
             for holder in shared.holders.values():
                 self._report(holder)
+                self._report_gui(
+                    shared, holder, connected, stamp, moved[holder.key] if moving else None
+                )
         if moving:
             for name, state in self.nodes.items():
                 state.download_speed = int(received[name] / TICK)
                 state.upload_speed = int(sent[name] / TICK)
+        self._report_disks()
 
     def _connect(self, shared: _Shared) -> dict[str, list[_Participant]]:
         """Return who is connected to whom, and refresh peer lists when that changed.
@@ -523,8 +586,19 @@ class World:
                 links[h.key].append(peer)
         for holder in shared.holders.values():
             folder = holder.folder()
-            if folder is not None:
-                folder.peers = {p.peer_id: self._link(holder, p) for p in links.get(holder.key, [])}
+            if folder is None:
+                continue
+            now_linked = {p.key for p in links.get(holder.key, [])}
+            for p in links.get(holder.key, []):
+                self._link(holder, p)
+            for key, link in holder.links.items():
+                link.online = key in now_linked
+            kept = holder.links if holder.key in self._keeps_peers else {}
+            folder.peers = {
+                link.id: link
+                for key, link in holder.links.items()
+                if key in now_linked or (key in kept and link.last_seen > 0)
+            }
         shared.signature, shared.links = signature, links
         return links
 
@@ -552,7 +626,7 @@ class World:
                 continue
             # A writer that is itself behind waits until it has caught up: its new data
             # must extend the complete folder, or nobody could ever hold all of it.
-            if not holder.healthy() or holder.have < shared.total:
+            if not holder.healthy() or holder.have < shared.total or holder.disk_full:
                 continue
             holder.files_carry += holder.growth_files_per_second * TICK
             new_files = int(holder.files_carry)
@@ -569,13 +643,19 @@ class World:
         movable: Mapping[str, bool],
         received: dict[str, int],
         sent: dict[str, int],
+        moved: dict[str, list[int]],
     ) -> None:
-        """Move bytes from those who have more to those who have less, for one tick."""
+        """Move bytes from those who have more to those who have less, for one tick.
+
+        ``moved`` collects [received, sent] of this folder per holder (its GUI speeds).
+        """
         participants = shared.participants
         before = {key: p.have for key, p in participants.items()}
         for key, peers in connected.items():
             receiver = participants[key]
             if not movable[key] or before[key] >= shared.total:
+                continue
+            if isinstance(receiver, _Holder) and receiver.disk_full:
                 continue
             sources = [p for p in peers if movable[p.key] and before[p.key] > before[key]]
             if not sources:
@@ -591,9 +671,11 @@ class World:
                 if isinstance(receiver, _Holder):
                     self._link(receiver, source).download += amount
                     received[receiver.key] += amount
+                    moved[receiver.key][0] += amount
                 if isinstance(source, _Holder):
                     self._link(source, receiver).upload += amount
                     sent[source.key] += amount
+                    moved[source.key][1] += amount
             receiver.have = min(receiver.have, shared.total)
             if isinstance(receiver, _Holder):
                 receiver.files = max(receiver.files, shared.files_of(receiver.have))
@@ -648,6 +730,49 @@ class World:
             folder.files = holder.files * holder.scan // holder.have
         folder.indexing = holder.scan is not None
 
+    def _report_gui(
+        self,
+        shared: _Shared,
+        holder: _Holder,
+        connected: Mapping[str, list[_Participant]],
+        stamp: int,
+        moved: list[int] | None,
+    ) -> None:
+        """Publish what the GUI shows of one copy: queues, speeds and peers' last-seen time."""
+        folder = holder.folder()
+        if folder is None:
+            return
+        folder.pending_down_bytes = max(0, shared.total - holder.have)
+        folder.pending_down_files = max(0, shared.total_files - holder.files)
+        up_bytes = up_files = 0
+        for other in connected.get(holder.key, ()):
+            if other.have < holder.have:
+                up_bytes += holder.have - other.have
+                up_files += max(0, holder.files - shared.files_of(other.have))
+            holder.links[other.key].last_seen = stamp
+        folder.pending_up_bytes, folder.pending_up_files = up_bytes, up_files
+        if moved is not None:
+            folder.down_speed = int(moved[0] / TICK)
+            folder.up_speed = int(moved[1] / TICK)
+
+    def _report_disks(self) -> None:
+        """Publish each modelled volume's free space; a full one stops its copies receiving."""
+        if not self._disks:
+            return
+        used = dict.fromkeys(self._disks, 0)
+        holders = [h for s in self._shared.values() for h in s.holders.values()]
+        for holder in holders:
+            if holder.key in used:
+                used[holder.key] += holder.have - holder.initial
+        free: dict[str, int] = {}
+        for name, spec in self._disks.items():
+            assert spec.disk_free is not None
+            free[name] = max(0, spec.disk_free - used[name] - int(spec.disk_fill * self.elapsed))
+            for folder in self.nodes[name].folders.values():
+                folder.available_space = free[name]
+        for holder in holders:
+            holder.disk_full = free.get(holder.key) == 0
+
     # ------------------------------------------------------------------ summary
 
     def summary(self) -> dict[str, Any]:
@@ -668,7 +793,18 @@ class World:
                         "error": folder.error,
                         "indexing": int(folder.indexing),
                         "stalled": bool(shared and shared.stalled),
-                        "peers": [p.as_api() for p in folder.peers.values()],
+                        "peers": [p.as_api() for p in folder.peers.values() if p.online],
+                        "offline_peers": [
+                            {"id": p.id, "name": p.name, "last_seen": p.last_seen}
+                            for p in folder.peers.values()
+                            if not p.online
+                        ],
+                        "paused": folder.paused,
+                        "pending_down_bytes": folder.pending_down_bytes,
+                        "pending_down_files": folder.pending_down_files,
+                        "pending_up_bytes": folder.pending_up_bytes,
+                        "pending_up_files": folder.pending_up_files,
+                        "available_space": folder.available_space,
                     }
                 )
             nodes.append(
@@ -678,6 +814,7 @@ class World:
                     "device_name": state.prefs.get("device_name", name),
                     "version": state.version,
                     "os": state.os,
+                    "api_key": name not in self._keeps_peers,
                     "fault": {
                         "mode": state.faults.mode.value,
                         "delay": state.faults.delay,

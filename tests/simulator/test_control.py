@@ -54,9 +54,18 @@ async def test_state_is_fleet_wide_and_secret_free(demo: Fleet, control: Control
     status, state = await control.get("/_sim/state")
     assert status == 200
     assert (state["scenario"], state["seed"], state["realtime"]) == ("demo", 0, False)
-    assert [n["name"] for n in state["nodes"]] == ["nas", "laptop", "office", "vault", "pi"]
+    assert [n["name"] for n in state["nodes"]] == [
+        "nas",
+        "laptop",
+        "office",
+        "vault",
+        "pi",
+        "studio",
+        "cabin",
+    ]
+    assert [n["api_key"] for n in state["nodes"]] == [True] * 5 + [False] * 2
     assert [n["url"] for n in state["nodes"]] == [n.url for n in demo.nodes.values()]
-    pi = state["nodes"][-1]
+    pi = state["nodes"][4]
     assert pi["fault"] == {"mode": "down", "delay": 0.0, "methods": []}
     text = repr(state)
     for node in demo.nodes.values():
@@ -282,7 +291,8 @@ async def test_events_endpoint_applies_any_scenario_event(
         {
             "error": "event: required (one of: node_down, node_up, slow, hang, unauthorized, "
             "server_error, invalid_json, truncated, clear, folder_error, indexing_stuck, "
-            "indexing_done, stall, resume, peer_join, peer_leave, remove_folder)"
+            "indexing_done, stall, resume, peer_join, peer_leave, remove_folder, pause, "
+            "unpause, expire_sessions)"
         },
     )
 

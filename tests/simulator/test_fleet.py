@@ -256,7 +256,7 @@ async def test_demo_over_http_shows_error_indexing_stall_and_non_ascii(
     assert "C:\\\\Users\\\\Åsa".encode() in reply.body  # raw UTF-8 on the wire
     projects = folder_named(laptop, "C:\\Users\\Åsa\\Projekte")
     peers = await laptop_client.ok("get_folder_peers", secret=projects["secret"])
-    assert sorted(p["name"] for p in peers) == ["NAS Keller", "office-mac"]
+    assert sorted(p["name"] for p in peers) == ["NAS Keller", "Studio NAS", "office-mac"]
     nas = await fleet_client(fleet, "nas").ok("get_folders")
     assert folder_named(nas, "/srv/sync/Projekte")["size"] != projects["size"]
     vault = await fleet_client(fleet, "vault").ok("get_folders")
@@ -270,6 +270,7 @@ async def test_demo_over_http_shows_error_indexing_stall_and_non_ascii(
         "Åsa's laptop": "direct",
         "offsite vault": "relay",
         "Åsas telefon": "relay",
+        "Studio NAS": "direct",
     }
 
 

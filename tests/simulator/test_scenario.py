@@ -112,7 +112,8 @@ events:
             "nodes: [{name: a, colour: red}]",
             [
                 "nodes[0].colour: unknown key (expected one of: "
-                "device_name, down, login, name, os, password, relay, version)"
+                "api_key, build, device_name, disk_fill, disk_free, down, login, name, os, "
+                "password, relay, version)"
             ],
         ),
         (
@@ -174,7 +175,7 @@ events:
                 "events[0].event: unknown event 'explode' (one of: node_down, node_up, slow, "
                 "hang, unauthorized, server_error, invalid_json, truncated, clear, "
                 "folder_error, indexing_stuck, indexing_done, stall, resume, peer_join, "
-                "peer_leave, remove_folder)"
+                "peer_leave, remove_folder, pause, unpause, expire_sessions)"
             ],
         ),
         (
@@ -301,7 +302,7 @@ def test_load_by_bundled_name_by_path_and_unknown(tmp_path: Path) -> None:
 
 def test_demo_declares_every_problem_the_demo_must_show() -> None:
     demo = load_scenario("demo")
-    assert 4 <= len(demo.nodes) <= 6
+    assert 4 <= len(demo.nodes) <= 7
     modes = {h.mode for f in demo.folders for h in f.holders}
     assert modes == {"read_write", "read_only", "encrypted"}
     assert any(p.connection == "relay" for f in demo.folders for p in f.peers)
@@ -331,6 +332,9 @@ def test_healthy_is_the_demo_fleet_without_faults() -> None:
         assert not h.stalled
         for holder in h.holders:
             assert (holder.size, holder.error, holder.indexing) == (h.size, 0, "no")
+            assert not holder.paused
+    assert [n.api_key for n in healthy.nodes] == [n.api_key for n in demo.nodes]
+    assert not any(n.disk_fill for n in healthy.nodes)
     assert healthy.events == ()
 
 

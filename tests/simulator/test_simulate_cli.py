@@ -159,7 +159,7 @@ async def test_scenario_on_fixed_ports_realtime_and_sigint(tmp_path: Path) -> No
         (["--scenario", "demo", "--folders", "9"], "--folders and --peers describe a synthetic"),
         (["--nodes", "10", "--base-port", "65530"], "--base-port 65530 leaves no room for 10"),
         (["--scenario", "nope"], "unknown scenario 'nope': not a .yaml file"),
-        (["--scenario", "demo", "--nodes", "2"], "--nodes 2 but the scenario declares 5 nodes"),
+        (["--scenario", "demo", "--nodes", "2"], "--nodes 2 but the scenario declares 7 nodes"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(
