@@ -69,6 +69,8 @@ DEFAULT_BUILD = 1000
 DEFAULT_AVAILABLE_SPACE = 759980777472
 
 #: Choice: ``secrettype`` per folder type (the capture shows 1 for a read-write folder).
+#: ``has_key`` (true in the capture) is read as "holds the folder's key": false only for
+#: an encrypted copy, which can never decrypt the data.
 SECRET_TYPES: Mapping[str, int] = {"read_write": 1, "read_only": 2, "encrypted": 3}
 
 #: Folder ``status`` values of the Web UI's SyncConstants.
@@ -224,7 +226,7 @@ def folder_object(folder: FolderState) -> dict[str, Any]:
             "canencrypt": False,
             "date_added": folder.date_added,
             "folderid": folderid,
-            "has_key": writable,
+            "has_key": folder.type != "encrypted",
             "ismanaged": False,
             "iswritable": writable,
             "name": name,
@@ -255,7 +257,7 @@ def folder_object(folder: FolderState) -> dict[str, Any]:
         "files": folder.files,
         "firstsynccompleted": 1 if synced else 0,
         "folderid": folderid,
-        "has_key": writable,
+        "has_key": folder.type != "encrypted",
         "id": folderid,
         "indexing": folder.indexing,
         "is_local": False,

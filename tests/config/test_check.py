@@ -176,10 +176,11 @@ async def test_all_nodes_ok_exits_zero(fleet: Fleet, tmp_path: Path) -> None:
     assert list(rows) == list(fleet.nodes)
     for name, cells in rows.items():
         folders, peers = _folders_and_peers(fleet, name)
+        spec = fleet.world.scenario.node(name)
         assert cells[2:] == [
             "yes",
             "yes",
-            "v1",
+            "v1" if spec is None or spec.api_key else "gui",  # GUI-only nodes: no API key
             fleet.nodes[name].state.version,
             folders,
             peers,

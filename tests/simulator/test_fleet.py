@@ -270,7 +270,6 @@ async def test_demo_over_http_shows_error_indexing_stall_and_non_ascii(
         "Åsa's laptop": "direct",
         "offsite vault": "relay",
         "Åsas telefon": "relay",
-        "Studio NAS": "direct",
     }
 
 

@@ -272,7 +272,7 @@ def test_demo_gui_problems_and_their_timing() -> None:
     assert documents.available_space == 8 * gib - 600 * 7 * mib
     world.advance(1171 - 600)
     assert documents.available_space == 0
-    studio_free = folder_of(world, "studio", "photos").available_space
+    studio_free = folder_of(world, "studio", "music").available_space
     assert studio_free is not None
     assert studio_free > 2 * 1024 * gib * 0.99
     world.advance(1800 - 1171 + 1)
