@@ -75,7 +75,17 @@ def test_demo_serves_the_fleet_and_stops_cleanly(
 
     families = {f.name: f for f in text_string_to_metric_families(_get(f"{base}/metrics"))}
     up = {s.labels["node"]: s.value for s in families["btsync_up"].samples}
-    assert up == {"nas": 1.0, "laptop": 1.0, "office": 1.0, "vault": 1.0, "pi": 0.0}
+    assert up == {
+        "nas": 1.0,
+        "laptop": 1.0,
+        "office": 1.0,
+        "vault": 1.0,
+        "pi": 0.0,
+        "studio": 1.0,
+        "cabin": 1.0,
+    }
+    info = {s.labels["node"]: s.labels["api"] for s in families["btsync_node_info"].samples}
+    assert (info["studio"], info["cabin"], info["nas"]) == ("gui", "gui", "v1")  # mixed fleet
     errors = [s for s in families["btsync_folder_error_code"].samples if s.value != 0]
     assert [(s.labels["node"], s.value) for s in errors] == [("office", 101.0)]
 

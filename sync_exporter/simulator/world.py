@@ -33,7 +33,8 @@ What only the GUI API shows, kept consistent with the transfer model:
 
 - ``pending_down_bytes/files`` of a copy is what it lacks of the complete folder, so a
   converging copy's queue shrinks to 0 and a stalled one keeps its bytes;
-  ``pending_up_bytes/files`` is what its connected peers lack of what it holds.
+  ``pending_up_bytes/files`` is what its connected peers that can receive (not paused,
+  indexing or in error) lack of what it holds.
 - A paused copy neither sends nor receives (it stays connected, like a folder error).
 - A node with ``disk_free`` has a volume whose free space (every folder's
   ``available_space``) goes down by the bytes its copies gain and by ``disk_fill`` per
@@ -557,7 +558,7 @@ class World:
             for holder in shared.holders.values():
                 self._report(holder)
                 self._report_gui(
-                    shared, holder, connected, stamp, moved[holder.key] if moving else None
+                    shared, holder, connected, movable, stamp, moved[holder.key] if moving else None
                 )
         if moving:
             for name, state in self.nodes.items():
@@ -735,6 +736,7 @@ class World:
         shared: _Shared,
         holder: _Holder,
         connected: Mapping[str, list[_Participant]],
+        movable: Mapping[str, bool],
         stamp: int,
         moved: list[int] | None,
     ) -> None:
@@ -746,7 +748,7 @@ class World:
         folder.pending_down_files = max(0, shared.total_files - holder.files)
         up_bytes = up_files = 0
         for other in connected.get(holder.key, ()):
-            if other.have < holder.have:
+            if other.have < holder.have and movable.get(other.key, False):
                 up_bytes += holder.have - other.have
                 up_files += max(0, holder.files - shared.files_of(other.have))
             holder.links[other.key].last_seen = stamp
