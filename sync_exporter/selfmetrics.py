@@ -36,8 +36,7 @@ from prometheus_client.registry import CollectorRegistry
 from sync_exporter.metrics import BY_NAME
 from sync_exporter.model import Outcome
 
-#: API methods a scrape uses; their series exist from the start for every node. Both
-#: backends' names are there: with ``api: auto`` a node may be read through either.
+#: API methods a scrape uses; their series exist from the start for every node.
 SCRAPE_METHODS: tuple[str, ...] = (
     "get_folder_peers",
     "get_folder_prefs",
@@ -46,11 +45,6 @@ SCRAPE_METHODS: tuple[str, ...] = (
     "get_secrets",
     "get_speed",
     "get_version",
-    "getstatuses",
-    "getsyncfolders",
-    "getsysteminfo",
-    "token",
-    "version",
 )
 
 #: Upper bounds (seconds) of the request duration histogram buckets.
