@@ -122,3 +122,9 @@ def lint(values: dict[str, Any], kube_version: str) -> dict[str, Any]:
 def containers(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Regular and init containers of a pod spec."""
     return [*pod_spec.get("initContainers", []), *pod_spec.get("containers", [])]
+
+
+def exporter_container(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """The chart's own container of the standalone pod (extraContainers may sit beside it)."""
+    (container,) = [c for c in containers(pod_spec) if c["name"] == "sync-exporter"]
+    return container

@@ -96,6 +96,13 @@ def materialize(rendered: Rendered, container: dict[str, Any], root: Path) -> Po
     env = {"POD_NAME": "sync-0", "POD_NAMESPACE": "sync"}
     for item in container.get("env", []):
         env.setdefault(item["name"], item.get("value", DUMMY_PASSWORD))
+    for source in container.get("envFrom", []):  # only sources the release itself renders
+        if "secretRef" in source:
+            secret = secrets[source["secretRef"]["name"]]
+            encoded = {k: base64.b64decode(v).decode() for k, v in secret.get("data", {}).items()}
+            env.update({**encoded, **secret.get("stringData", {})})
+        else:
+            env.update(configmaps[source["configMapRef"]["name"]].get("data", {}))
     args = tuple(_relocate(a, root) for a in container["args"])
     return PodFiles(root=root, args=args, env=env)
 

@@ -23,6 +23,7 @@ from tests.deploy.chart import (
     ROOT,
     Rendered,
     containers,
+    exporter_container,
     lint,
     load_values,
     render,
@@ -38,8 +39,17 @@ kubernetes_validate = pytest.importorskip(
 #: Oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schema set.
 KUBE_VERSIONS = ("1.25.0", "1.33.0")
 #: Kinds kubernetes-validate has schemas for; the Prometheus Operator CRDs are checked below.
-CORE_KINDS = {"ConfigMap", "Secret", "Service", "ServiceAccount", "Deployment", "NetworkPolicy"}
-CRD_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
+CORE_KINDS = {
+    "ConfigMap",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+    "Deployment",
+    "NetworkPolicy",
+    "PodDisruptionBudget",
+}
+CRD_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule", "ScrapeConfig"}
+MONITOR_KINDS = {"ServiceMonitor", "PodMonitor", "ScrapeConfig"}
 
 
 @pytest.fixture(params=CI_VALUES, ids=lambda p: p.name.removesuffix("-values.yaml"))
@@ -59,9 +69,7 @@ def _alert_job_regex() -> re.Pattern[str]:
 
 def _exporter_container(rendered: Rendered) -> dict[str, Any]:
     """The exporter container of the standalone Deployment."""
-    spec = rendered.one("Deployment")["spec"]["template"]["spec"]
-    (container,) = containers(spec)
-    return container
+    return exporter_container(rendered.one("Deployment")["spec"]["template"]["spec"])
 
 
 def _sidecar_container(rendered: Rendered) -> dict[str, Any]:
@@ -102,20 +110,37 @@ def test_core_objects_pass_the_kubernetes_schemas(
 def test_every_object_is_in_the_release_namespace_and_labelled(scenario: dict[str, Any]) -> None:
     rendered = render(scenario)
     dashboards_namespace = scenario.get("dashboards", {}).get("namespace") or NAMESPACE
+    monitors_namespace = (
+        scenario.get("serviceMonitor", {}).get("namespace")
+        or scenario.get("podMonitor", {}).get("namespace")
+        or NAMESPACE
+    )
     for manifest in rendered.manifests:
         meta = manifest["metadata"]
         is_dashboard = manifest["kind"] == "ConfigMap" and "grafana_dashboard" in meta["labels"]
-        assert meta["namespace"] == (dashboards_namespace if is_dashboard else NAMESPACE)
+        if is_dashboard:
+            assert meta["namespace"] == dashboards_namespace
+        elif manifest["kind"] in MONITOR_KINDS:
+            assert meta["namespace"] == monitors_namespace
+        else:
+            assert meta["namespace"] == NAMESPACE
         assert meta["labels"]["app.kubernetes.io/instance"] == "rel"
         assert len(meta["name"]) <= 63
 
 
 def test_crd_objects_are_rendered_only_when_enabled(scenario: dict[str, Any]) -> None:
     rendered = render(scenario)
+    service_monitor = scenario.get("serviceMonitor", {})
+    probe = service_monitor.get("probe", {})
     wanted = {
-        "ServiceMonitor": scenario.get("serviceMonitor", {}).get("enabled", False),
+        "ServiceMonitor": service_monitor.get("enabled", False),
         "PodMonitor": scenario.get("podMonitor", {}).get("enabled", False),
         "PrometheusRule": scenario.get("prometheusRule", {}).get("enabled", False),
+        "ScrapeConfig": bool(
+            service_monitor.get("enabled")
+            and probe.get("enabled")
+            and probe.get("discovery") == "sd"
+        ),
     }
     for kind, enabled in wanted.items():
         assert (kind in rendered.kinds()) == enabled, kind
@@ -433,9 +458,165 @@ def test_schema_refuses_mistakes(values: dict[str, Any], message: str) -> None:
         ),
         (
             {"replicaCount": 2, "serviceMonitor": {"enabled": True, "probe": {"enabled": True}}},
-            "serviceMonitor.probe.enabled needs replicaCount 1",
+            "serviceMonitor.probe.enabled with discovery static needs replicaCount 1",
         ),
     ],
 )
 def test_contradictory_values_fail_with_a_reason(values: dict[str, Any], message: str) -> None:
     assert message in render_error(values)
+
+
+# ------------------------------------------------------------------ prometheus-community values
+
+
+def test_global_image_registry_wins_over_the_charts_registry() -> None:
+    values = load_values(CHART / "ci" / "standalone-extras-values.yaml")
+    container = _exporter_container(render(values))
+    assert container["image"] == "mirror.example.org/sync-exporter/sync-exporter:0.1.0"
+    assert _exporter_container(render({}))["image"].startswith("ghcr.io/")
+    sidecar = _sidecar_container(
+        render({"mode": "sidecar", "global": {"imageRegistry": "mirror.example.org"}})
+    )
+    assert sidecar["image"].startswith("mirror.example.org/")
+
+
+def test_pod_hooks_reach_the_deployment() -> None:
+    values = load_values(CHART / "ci" / "standalone-extras-values.yaml")
+    deployment = render(values).one("Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert deployment["metadata"]["annotations"] == values["deploymentAnnotations"]
+    assert deployment["spec"]["strategy"] == values["strategy"]
+    assert pod["hostAliases"] == values["hostAliases"]
+    assert pod["dnsPolicy"] == "None"
+    assert pod["dnsConfig"] == values["dnsConfig"]
+    names = [c["name"] for c in pod["containers"]]
+    assert names == ["sync-exporter", "tls-proxy"]
+    assert _exporter_container(render(values))["envFrom"] == values["extraEnvFrom"]
+    for absent in ("hostAliases", "dnsConfig", "dnsPolicy"):
+        assert absent not in render({}).one("Deployment")["spec"]["template"]["spec"]
+
+
+def test_extra_manifests_are_rendered_and_strings_templated() -> None:
+    values = load_values(CHART / "ci" / "standalone-extras-values.yaml")
+    rendered = render(values)
+    secret = next(s for s in rendered.of_kind("Secret") if s["metadata"]["name"] == "sync-api-env")
+    assert secret["metadata"]["namespace"] == NAMESPACE
+    assert secret["metadata"]["labels"]["app.kubernetes.io/instance"] == "rel"
+    names = {m["metadata"]["name"] for m in rendered.of_kind("ConfigMap")}
+    assert "sync-exporter-ca" in names
+
+
+def test_pod_disruption_budget_selects_the_exporter_pods() -> None:
+    values = load_values(CHART / "ci" / "standalone-sd-values.yaml")
+    rendered = render(values)
+    budget = rendered.one("PodDisruptionBudget")["spec"]
+    pod_labels = rendered.one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert budget["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert budget["maxUnavailable"] == 1
+    assert "PodDisruptionBudget" not in render({}).kinds()
+    sidecar = {"mode": "sidecar", "podDisruptionBudget": {"maxUnavailable": 1}}
+    assert "PodDisruptionBudget" not in render(sidecar).kinds()
+    both = {"podDisruptionBudget": {"maxUnavailable": 1, "minAvailable": 1}}
+    assert schema_errors(both) is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "endpoints_key"),
+    [
+        ("standalone-extras-values.yaml", "ServiceMonitor", "endpoints"),
+        ("sidecar-native-values.yaml", "PodMonitor", "podMetricsEndpoints"),
+    ],
+)
+def test_monitor_scrape_settings(name: str, kind: str, endpoints_key: str) -> None:
+    values = load_values(CHART / "ci" / name)
+    block = values["serviceMonitor" if kind == "ServiceMonitor" else "podMonitor"]
+    monitor = render(values).one(kind)
+    assert monitor["metadata"]["namespace"] == block.get("namespace", NAMESPACE)
+    # It still selects the exporter where it runs, whatever namespace the monitor sits in.
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    assert monitor["spec"]["sampleLimit"] == block["sampleLimit"]
+    for endpoint in monitor["spec"][endpoints_key]:
+        assert endpoint["honorLabels"] is True
+        assert endpoint.get("tlsConfig") == block.get("tlsConfig")
+        assert endpoint.get("scheme") == block.get("scheme")
+    plain = render({}) if kind == "ServiceMonitor" else None
+    if plain is not None:
+        assert not plain.of_kind("ServiceMonitor")
+
+
+def test_probe_through_sd_is_a_scrape_config_on_the_service() -> None:
+    values = load_values(CHART / "ci" / "standalone-sd-values.yaml")
+    rendered = render(values)
+    service = rendered.one("Service")
+    scrape = rendered.one("ScrapeConfig")
+    assert scrape["apiVersion"] == "monitoring.coreos.com/v1alpha1"
+    assert scrape["metadata"]["namespace"] == "monitoring"
+    assert scrape["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    (sd,) = scrape["spec"]["httpSDConfigs"]
+    port = service["spec"]["ports"][0]["port"]
+    assert sd["url"] == f"http://{service['metadata']['name']}.{NAMESPACE}.svc:{port}/sd"
+    assert sd["refreshInterval"] == "2m"
+    job = next(r for r in scrape["spec"]["relabelings"] if r["targetLabel"] == "job")
+    assert _alert_job_regex().fullmatch(job["replacement"])
+    # Several replicas: the Service spreads the probes; the nodes' series carry no pod label.
+    assert rendered.one("Deployment")["spec"]["replicas"] == 2
+    assert "--no-metrics.nodes" in _exporter_container(rendered)["args"]
+    (own,) = rendered.one("ServiceMonitor")["spec"]["endpoints"]
+    assert own["path"] == "/metrics"
+    for relabeling in scrape["spec"]["relabelings"]:
+        assert relabeling["targetLabel"] not in {"instance", "pod", "__param_target"}
+
+
+def test_sd_discovery_refuses_a_static_target_list() -> None:
+    values = {
+        "serviceMonitor": {
+            "enabled": True,
+            "probe": {"enabled": True, "discovery": "sd", "targets": ["nas"]},
+        }
+    }
+    assert "serviceMonitor.probe.targets is for discovery static" in render_error(values)
+
+
+@pytest.mark.parametrize("kube_version", ["1.25.0", "1.28.9"])
+def test_native_sidecar_is_refused_below_kubernetes_1_29(kube_version: str) -> None:
+    values = load_values(CHART / "ci" / "sidecar-native-values.yaml")
+    message = render_error({**values, "kubeVersionOverride": kube_version})
+    assert "sidecar.native needs Kubernetes 1.29 or later" in message
+    assert f"this is v{kube_version}" in message or f"this is {kube_version}" in message
+    assert render({**values, "kubeVersionOverride": "1.29.0"}).one("PodMonitor")
+    plain = load_values(CHART / "ci" / "sidecar-values.yaml")
+    assert render({**plain, "kubeVersionOverride": "1.25.0"}).one("PodMonitor")
+
+
+def _runbook_urls(rules: dict[str, Any]) -> set[str]:
+    return {
+        r["annotations"]["runbook_url"] for g in rules["groups"] for r in g["rules"] if "alert" in r
+    }
+
+
+def test_runbook_links_default_to_the_exporters_own_runbook() -> None:
+    def runbooks(values: dict[str, Any]) -> set[str]:
+        spec = render(values).one("PrometheusRule")["spec"]
+        return _runbook_urls(spec)
+
+    rendered = render({"prometheusRule": {"enabled": True}})
+    service = rendered.one("Service")["metadata"]["name"]
+    base = f"http://{service}.{NAMESPACE}.svc:9888/runbook#"
+    standalone = runbooks({"prometheusRule": {"enabled": True}})
+    assert standalone
+    assert all(url.startswith(base) for url in standalone), standalone
+    own = runbooks({"prometheusRule": {"enabled": True, "runbookUrl": "https://wiki/rb"}})
+    assert all(url.startswith("https://wiki/rb#") for url in own)
+    # Sidecar mode has no Service: the rule file's own links stay.
+    source = yaml.safe_load((ROOT / "alerts" / "btsync.rules.yml").read_text(encoding="utf-8"))
+    shipped = _runbook_urls(source)
+    assert runbooks({"mode": "sidecar", "prometheusRule": {"enabled": True}}) == shipped
+
+
+def test_chart_metadata_for_artifact_hub() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
+    for key in ("home", "icon", "sources", "maintainers"):
+        assert chart[key], key
+    assert chart["icon"].endswith("/helm/sync-exporter/icon.svg")
+    assert (CHART / "icon.svg").read_text(encoding="utf-8").startswith("<svg")
+    assert all(m["name"] for m in chart["maintainers"])

@@ -19,7 +19,14 @@ import pytest
 
 from sync_exporter.config import ConfigError, parse_config
 from sync_exporter.exporter_cli import build_parser
-from tests.deploy.chart import CHART, CI_VALUES, Rendered, containers, load_values, render
+from tests.deploy.chart import (
+    CHART,
+    CI_VALUES,
+    Rendered,
+    exporter_container,
+    load_values,
+    render,
+)
 from tests.deploy.pod import (
     DUMMY_PASSWORD,
     free_port,
@@ -33,8 +40,7 @@ from tests.deploy.pod import (
 def _container(rendered: Rendered) -> dict[str, Any]:
     deployments = rendered.of_kind("Deployment")
     if deployments:
-        (container,) = containers(deployments[0]["spec"]["template"]["spec"])
-        return container
+        return exporter_container(deployments[0]["spec"]["template"]["spec"])
     import yaml
 
     snippet = next(

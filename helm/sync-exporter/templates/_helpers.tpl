@@ -57,10 +57,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* global.imageRegistry (set by a parent chart for all its subcharts) wins over image.registry. */}}
 {{- define "sync-exporter.image" -}}
 {{- $repository := .Values.image.repository }}
-{{- if .Values.image.registry }}
-{{- $repository = printf "%s/%s" .Values.image.registry .Values.image.repository }}
+{{- $registry := (.Values.global | default dict).imageRegistry | default .Values.image.registry }}
+{{- if $registry }}
+{{- $repository = printf "%s/%s" $registry .Values.image.repository }}
 {{- end }}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" $repository .Values.image.digest }}
@@ -112,7 +114,7 @@ args:
   - --web.listen-address=:{{ .Values.containerPort }}
   - --log.format={{ .Values.log.format }}
   - --log.level={{ .Values.log.level }}
-  {{- if and (eq .Values.mode "standalone") .Values.serviceMonitor.probe.enabled }}
+  {{- if include "sync-exporter.probeMode" . }}
   {{- /* /probe serves the nodes; /metrics then only the exporter's own metrics. */}}
   - --no-metrics.nodes
   {{- end }}
@@ -131,6 +133,10 @@ env:
   {{- with .Values.env }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
+{{- with .Values.extraEnvFrom }}
+envFrom:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 ports:
   - name: btsync-metrics
     containerPort: {{ .Values.containerPort }}
@@ -184,6 +190,48 @@ that mount the volume see them.
 {{- end }}
 {{- end }}
 
+{{/* The cluster's Kubernetes version; kubeVersionOverride for offline renders (helm template). */}}
+{{- define "sync-exporter.kubeVersion" -}}
+{{- default .Capabilities.KubeVersion.Version .Values.kubeVersionOverride }}
+{{- end }}
+
+{{/* "true" when the nodes are scraped through /probe (standalone mode), else "". */}}
+{{- define "sync-exporter.probeMode" -}}
+{{- if and (eq .Values.mode "standalone") .Values.serviceMonitor.probe.enabled }}true{{ end }}
+{{- end }}
+
+{{/* The exporter's Service as seen from inside the cluster: scheme://name.namespace.svc:port */}}
+{{- define "sync-exporter.serviceUrl" -}}
+{{- printf "%s://%s.%s.svc:%v" (.Values.serviceMonitor.scheme | default "http") (include "sync-exporter.fullname" .) (include "sync-exporter.namespace" .) .Values.service.port }}
+{{- end }}
+
+{{/*
+Where each alert's runbook_url points ("#<alert>" is appended): prometheusRule.runbookUrl, else
+the exporter's own /runbook through its Service (standalone mode), else "" (keep the rule
+file's value: in sidecar mode there is no Service to point at).
+*/}}
+{{- define "sync-exporter.runbookBase" -}}
+{{- if .Values.prometheusRule.runbookUrl }}
+{{- .Values.prometheusRule.runbookUrl }}
+{{- else if eq .Values.mode "standalone" }}
+{{- printf "%s/runbook" (include "sync-exporter.serviceUrl" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Scrape settings shared by every endpoint of the ServiceMonitor/PodMonitor ($ = the block). */}}
+{{- define "sync-exporter.endpointSettings" -}}
+{{- with .scheme }}
+scheme: {{ . }}
+{{- end }}
+{{- with .tlsConfig }}
+tlsConfig:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if .honorLabels }}
+honorLabels: true
+{{- end }}
+{{- end }}
+
 {{/* The relabeling that sets `job`, shared by the ServiceMonitor and the PodMonitor. */}}
 {{- define "sync-exporter.jobRelabeling" -}}
 - action: replace
@@ -211,10 +259,18 @@ that mount the volume see them.
 {{- fail "podMonitor.enabled is for mode sidecar: in standalone mode use serviceMonitor.enabled" }}
 {{- end }}
 {{- end }}
-{{- if and (eq .Values.mode "standalone") .Values.serviceMonitor.enabled .Values.serviceMonitor.probe.enabled (gt (int .Values.replicaCount) 1) }}
-{{- fail "serviceMonitor.probe.enabled needs replicaCount 1: every replica would be probed for every node under the same instance label, so each series would come twice and the alert rules' joins on (job, instance, node, folder) would fail" }}
+{{- $probe := .Values.serviceMonitor.probe }}
+{{- if and (include "sync-exporter.probeMode" .) .Values.serviceMonitor.enabled (ne ($probe.discovery | default "static") "sd") (gt (int .Values.replicaCount) 1) }}
+{{- fail "serviceMonitor.probe.enabled with discovery static needs replicaCount 1: every replica would be probed for every node under the same instance label, so each series would come twice and the alert rules' joins on (job, instance, node, folder) would fail. Use serviceMonitor.probe.discovery: sd to share the nodes between replicas" }}
 {{- end }}
-{{- if and .Values.serviceMonitor.probe.enabled (not .Values.serviceMonitor.probe.targets) .Values.existingConfigMap }}
-{{- fail "serviceMonitor.probe.targets must list the node names when existingConfigMap is used (the chart cannot read their names)" }}
+{{- if and $probe.enabled (ne ($probe.discovery | default "static") "sd") (not $probe.targets) .Values.existingConfigMap }}
+{{- fail "serviceMonitor.probe.targets must list the node names when existingConfigMap is used (the chart cannot read their names), or use serviceMonitor.probe.discovery: sd" }}
+{{- end }}
+{{- if and $probe.targets (eq ($probe.discovery | default "static") "sd") }}
+{{- fail "serviceMonitor.probe.targets is for discovery static: with discovery sd every configured node is discovered through /sd" }}
+{{- end }}
+{{- $kube := include "sync-exporter.kubeVersion" . }}
+{{- if and .Values.sidecar.native (eq .Values.mode "sidecar") (semverCompare "<1.29.0-0" $kube) }}
+{{- fail (printf "sidecar.native needs Kubernetes 1.29 or later (native sidecar containers are on by default from 1.29), this is %s: below it the API server drops an init container's restartPolicy and the Sync pod would never start. Use sidecar.native: false (or set kubeVersionOverride when rendering offline for a newer cluster)" $kube) }}
 {{- end }}
 {{- end }}
