@@ -33,7 +33,10 @@ def test_the_chart_layouts_match_the_chart_monitors() -> None:
     """The chart sets job (jobLabel) on every endpoint and instance=<node> on /probe ones."""
     service = (CHART / "servicemonitor.yaml").read_text(encoding="utf-8")
     pods = (CHART / "podmonitor.yaml").read_text(encoding="utf-8")
-    assert service.count('include "sync-exporter.jobRelabeling"') == 3
+    scrape = (CHART / "scrapeconfig.yaml").read_text(encoding="utf-8")
+    # The per-node /probe endpoints and the /metrics endpoint; the /sd ScrapeConfig's targets.
+    assert service.count('include "sync-exporter.jobRelabeling"') == 2
+    assert scrape.count('include "sync-exporter.jobRelabeling"') == 1
     assert "targetLabel: instance" in service
     assert "port: http-metrics" in service
     assert "port: btsync-metrics" in pods
