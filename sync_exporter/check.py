@@ -3,9 +3,12 @@
 This is the first command a new user runs, before Prometheus is involved: it loads the
 config exactly as the exporter does, scrapes every node with the exporter's own
 :class:`~sync_exporter.scrape.Scraper` (so what it reports is what ``/metrics`` would
-show), and prints one row per node with the reason for any failure in plain words.
+show), and prints one row per node with the reason for any failure in plain words, then
+every folder problem that one look can tell (in error, no connected peer, a copy behind the
+largest copy of its folder), the same kinds as the landing page lists.
 
-Exit codes: 0 every node fully OK, 1 some node failed, 2 bad flags or an invalid config.
+Exit codes: 0 every node and folder OK, 1 some node failed, 2 bad flags or an invalid
+config, 3 every node answered but some folder has a problem.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +33,26 @@ from sync_exporter.config import (
 from sync_exporter.exporter_cli import DEFAULT_CONFIG_FILE
 from sync_exporter.logs import LOG_LEVELS, setup_logging
 from sync_exporter.model import NodeSnapshot, Outcome
+from sync_exporter.problems import Problem, connected, find_problems
 
 #: Same default as the exporter's ``--config.file``.
 #: Upper bound on each node's scrape; a node's own ``timeout`` applies when shorter.
 DEFAULT_TIMEOUT = "10s"
 
 _YES, _NO, _UNKNOWN = "yes", "no", "-"
-_HEADERS = ("NODE", "URL", "REACHABLE", "AUTH", "API", "VERSION", "FOLDERS", "PEERS", "PROBLEM")
+_HEADERS = (
+    "NODE",
+    "URL",
+    "REACHABLE",
+    "AUTH",
+    "API",
+    "VERSION",
+    "FOLDERS",
+    "DISTINCT PEERS",
+    "PROBLEM",
+)
+#: Exit code when every node answered but some folder has a problem.
+FOLDER_PROBLEMS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +95,8 @@ def _up_row(node: str, url: str, snap: NodeSnapshot) -> Row:
         problems.append(f"get_folder_peers failed for {failed} folder{'s' if failed > 1 else ''}")
     if snap.version is None:
         problems.append("get_version failed")
-    peers = sum(len(f.peers) for f in snap.folders if f.peers is not None)
+    # Peer devices, each counted once however many folders it shares (as on the landing page).
+    peers = len({p.peer_id for f in snap.folders for p in connected(f)})
     return Row(
         node=node,
         url=url,
@@ -119,8 +137,8 @@ def row_for(node: str, url: str, snap: NodeSnapshot) -> Row:
     return Row(node, url, reachable, auth, api, _UNKNOWN, _UNKNOWN, _UNKNOWN, reason, ok=False)
 
 
-def render_table(rows: Sequence[Row], out: TextIO) -> None:
-    """Print ``rows`` as aligned columns under a header, then a one-line verdict."""
+def render_table(rows: Sequence[Row], out: TextIO, problems: Sequence[Problem] = ()) -> None:
+    """Print ``rows`` as aligned columns under a header, the folder problems, then a verdict."""
     table = [_HEADERS, *(row.cells() for row in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(_HEADERS) - 1)]
     for line in table:
@@ -132,6 +150,9 @@ def render_table(rows: Sequence[Row], out: TextIO) -> None:
         width = max(len(row.node) for row in chosen)
         for row in chosen:
             print(f"{row.node.ljust(width)}  read through API {row.api}: {row.why}", file=out)
+    if problems:
+        print(file=out)
+        render_problems(problems, out)
     failed = [row.node for row in rows if not row.ok]
     print(file=out)
     if failed:
@@ -141,18 +162,47 @@ def render_table(rows: Sequence[Row], out: TextIO) -> None:
         )
     else:
         print("the node is OK" if len(rows) == 1 else f"all {len(rows)} nodes OK", file=out)
+    if problems:
+        counts = Counter(p.kind.value for p in problems)
+        kinds = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+        folders = "folder problem" if len(problems) == 1 else "folder problems"
+        print(f"{len(problems)} {folders}: {kinds}", file=out)
 
 
-async def check_nodes(config: Config, timeout: float) -> list[Row]:  # noqa: ASYNC109
+def render_problems(problems: Sequence[Problem], out: TextIO) -> None:
+    """Print one aligned line per folder problem under a header."""
+    table = [("FOLDER PROBLEM", "NODE", "FOLDER", "DETAIL")]
+    table += [(p.kind.value, p.node, p.folder, p.detail) for p in problems]
+    widths = [max(len(line[i]) for line in table) for i in range(3)]
+    for line in table:
+        padded = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        print("  ".join([*padded, line[-1]]).rstrip(), file=out)
+    print(
+        "(one look: a stalled copy and stuck indexing take two; the exporter's landing page "
+        "shows them)",
+        file=out,
+    )
+
+
+async def scrape_once(config: Config, timeout: float) -> list[NodeSnapshot]:  # noqa: ASYNC109
     """Scrape every node once, concurrently, each within ``timeout`` (or its own, if shorter)."""
     from sync_exporter.scrape import Scraper
 
     scraper = Scraper()
     try:
-        snapshots = await scraper.scrape(config.nodes, timeout=timeout)
+        return await scraper.scrape(config.nodes, timeout=timeout)
     finally:
         await scraper.close()
+
+
+def rows_for(config: Config, snapshots: Sequence[NodeSnapshot]) -> list[Row]:
+    """One table row per configured node, in config order."""
     return [row_for(n.name, n.url, s) for n, s in zip(config.nodes, snapshots, strict=True)]
+
+
+async def check_nodes(config: Config, timeout: float) -> list[Row]:  # noqa: ASYNC109
+    """Scrape every node once and return its table rows."""
+    return rows_for(config, await scrape_once(config, timeout))
 
 
 def _duration(text: str) -> float:
@@ -167,8 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sync-exporter check",
         description="Connect to every configured Sync node once and print what works: "
-        "reachable, login accepted, API enabled, version, folders and connected peers. "
-        "Exit 0 if every node is fully OK, 1 if any failed, 2 for an invalid config.",
+        "reachable, login accepted, API enabled, version, folders and distinct connected "
+        "peers; then every folder problem one look can tell (in error, no connected peer, "
+        "behind another copy). Exit 0 if every node and folder is OK, 1 if a node failed, "
+        "2 for an invalid config, 3 if every node answered but a folder has a problem.",
     )
     parser.add_argument(
         "--config.file",
@@ -196,7 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str], out: TextIO | None = None) -> int:
-    """Run ``sync-exporter check``; return 0 (all OK), 1 (a node failed) or 2 (bad input).
+    """Run ``sync-exporter check``; return 0 (all OK), 1 (a node failed), 2 (bad input) or 3.
+
+    3: every node answered, but some folder has a problem (in error, no peer, behind).
 
     130 when interrupted with Ctrl-C, as a shell reports SIGINT.
     """
@@ -218,10 +272,14 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
         flush=True,
     )
     try:
-        rows = asyncio.run(check_nodes(config, args.timeout))
+        snapshots = asyncio.run(scrape_once(config, args.timeout))
     except KeyboardInterrupt:
         print("interrupted", file=stream)
         return 130
+    rows = rows_for(config, snapshots)
+    problems = find_problems({s.node: s for s in snapshots})
     print(file=stream)
-    render_table(rows, stream)
-    return 0 if all(row.ok for row in rows) else 1
+    render_table(rows, stream, problems)
+    if not all(row.ok for row in rows):
+        return 1
+    return FOLDER_PROBLEMS if problems else 0

@@ -20,7 +20,9 @@ from sync_exporter.simulator.fleet import Fleet
 from sync_exporter.simulator.node import SimNode
 from sync_exporter.simulator.state import FaultMode, NodeState
 
-HEADER = ["NODE", "URL", "REACHABLE", "AUTH", "API", "VERSION", "FOLDERS", "PEERS", "PROBLEM"]
+HEADER = [
+    "NODE", "URL", "REACHABLE", "AUTH", "API", "VERSION", "FOLDERS", "DISTINCT PEERS", "PROBLEM"
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -76,9 +78,13 @@ def _table(stdout: str) -> dict[str, list[str]]:
 
 
 def _folders_and_peers(fleet: Fleet, name: str) -> tuple[str, str]:
-    """What the node's API holds right now: the truth the table must show."""
+    """What the node's API holds right now: the truth the table must show.
+
+    Peers are devices: one connected to three folders of the node counts once, as on the
+    landing page (before, check summed the folders' peer lists).
+    """
     folders = fleet.nodes[name].state.folders.values()
-    return str(len(folders)), str(sum(len(f.peers) for f in folders))
+    return str(len(folders)), str(len({p.id for f in folders for p in f.peers.values()}))
 
 
 async def test_table_and_exit_code_for_a_mixed_fleet(
@@ -188,6 +194,53 @@ async def test_all_nodes_ok_exits_zero(fleet: Fleet, tmp_path: Path) -> None:
         ]
     assert stdout.rstrip().endswith(f"all {len(rows)} nodes OK")
     assert stderr == ""
+
+
+def _config_for(fleet: Fleet, path: Path, names: list[str]) -> Path:
+    lines = ["nodes:"]
+    for name in names:
+        login, password = fleet.credentials(name)
+        url = fleet.nodes[name].url
+        lines.append(
+            f"  - {{name: {name}, url: '{url}', username: {login}, password: '{password}'}}"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _problems(stdout: str) -> list[list[str]]:
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("FOLDER PROBLEM"))
+    rows = []
+    for line in lines[start + 1 :]:
+        if not line or line.startswith("("):
+            break
+        rows.append(re.split(r"\s{2,}", line))
+    return rows
+
+
+async def test_folder_problems_are_reported_and_set_the_exit_code(tmp_path: Path) -> None:
+    # Before: "4 of 5 nodes OK" and exit 1 for the down node only, with a folder in error.
+    async with Fleet.from_scenario("demo", seed=0, clock=ManualClock()) as demo:
+        answering = [n for n in demo.nodes if n != "pi"]  # pi is down on purpose
+        config = _config_for(demo, tmp_path / "demo.yml", answering)
+        code, stdout, stderr = await _run_check("--config.file", str(config))
+        assert code == 3, stdout + stderr
+        found = _problems(stdout)
+        assert found[0][:3] == ["error", "office", "/Volumes/Backup"]
+        assert "error 101" in found[0][3]
+        behind = {(row[0], row[1], row[2]) for row in found[1:]}
+        assert ("out of sync", "nas", "/srv/sync/Projekte") in behind
+        assert all(row[1] != "vault" for row in found)  # encrypted copies never count
+        assert stdout.rstrip().endswith("folder problems: 1 error, 2 out of sync")
+        assert "all 4 nodes OK" in stdout
+
+        # A node down as well: the node's failure decides the exit code.
+        config = _config_for(demo, tmp_path / "all.yml", list(demo.nodes))
+        code, stdout, _ = await _run_check("--config.file", str(config))
+        assert code == 1
+        assert "4 of 5 nodes OK; failed: pi" in stdout
+        assert "FOLDER PROBLEM" in stdout
 
 
 async def test_invalid_config_exits_two_with_every_error(tmp_path: Path) -> None:
