@@ -33,6 +33,7 @@ from sync_exporter.landing import ReloadStatus, render_landing
 from sync_exporter.metrics import render
 from sync_exporter.model import NodeSnapshot
 from sync_exporter.negotiation import Encoder, accepts_gzip, negotiate
+from sync_exporter.probe_debug import debug_probe
 from sync_exporter.problems import ProblemTracker
 from sync_exporter.runbook import runbook_page
 from sync_exporter.scrape import Scraper
@@ -293,6 +294,9 @@ async def handle_probe(request: web.Request) -> web.StreamResponse:
             )
         raise _bad_request(f"unknown target {shown!r}; {_configured(config)}")
     timeout = scrape_timeout(request, exporter.settings)
+    if request.query.get("debug", "").lower() in ("true", "1"):
+        text = await debug_probe(node, config, timeout, exporter.self_metrics)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
     snapshots = await exporter.scrape([node], timeout)
     return await _respond(request, snapshots, config)
 
