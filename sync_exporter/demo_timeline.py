@@ -37,14 +37,14 @@ DEMO_CAUSES: Mapping[str, str] = {
     "BTSyncFolderIndexingStuck": "music on laptop: indexing, nothing changes",
     "BTSyncFolderOutOfSync": "copies behind the largest one and not catching up",
     "BTSyncVersionMismatch": "office runs Sync 1.4.106, the others 1.4.111",
+    "BTSyncFolderPaused": "music on cabin (a GUI-only node): paused",
+    "BTSyncDiskSpaceLow": "cabin's volume fills up (full about 20 minutes in)",
 }
 
 #: Why the other alerts stay quiet in the demo.
 DEMO_QUIET: Mapping[str, str] = {
     "BTSyncExporterDown": "the exporter is up",
     "BTSyncFolderNoPeers": "every folder has a connected peer",
-    "BTSyncFolderPaused": "no folder is paused",
-    "BTSyncDiskSpaceLow": "no volume is filling up",
     "BTSyncPeerNotSynced": "every peer synced recently",
     "BTSyncExporterScrapeErrors": "no API request fails on a node that is up",
 }
@@ -56,7 +56,7 @@ PROMETHEUS_STARTUP = 3.0
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _OFFSET = re.compile(r"\boffset\s+((?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))+)")
-_NEEDS_TWO_SAMPLES = re.compile(r"\b(rate|irate|increase|delta|idelta|deriv)\s*\(")
+_NEEDS_TWO_SAMPLES = re.compile(r"\b(rate|irate|increase|delta|idelta|deriv|predict_linear)\s*\(")
 
 
 def _seconds(text: str) -> float:
