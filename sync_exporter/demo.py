@@ -488,10 +488,12 @@ def _banner(
     ]
     if prometheus is not None:
         lines.append(f"  Prometheus     {prometheus_url(prometheus_listen)}/")
-    lines += ["", "Simulated Sync nodes (API v1, basic auth; password in the file above):"]
+    lines += ["", "Simulated Sync nodes (basic auth; password in the file above):"]
     for name, node in fleet.nodes.items():
         state = "DOWN (connection refused, on purpose)" if _is_down(node) else "up"
-        lines.append(f"  {name:<10} {node.url}  {state}")
+        spec = fleet.world.scenario.node(name)
+        kind = "web GUI API only (no API key)" if spec and not spec.api_key else "API v1"
+        lines.append(f"  {name:<10} {node.url}  {state:<5} {kind}")
     lines += [
         "",
         "Ask a node yourself:",
