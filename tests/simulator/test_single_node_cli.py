@@ -176,3 +176,44 @@ async def test_corrupt_state_exits_2_and_keeps_the_file(config: Path) -> None:
     assert code == 2
     assert f"{state}: corrupt simulator state" in err
     assert state.read_text() == '{"format": 1, "folders": ['
+
+
+async def test_config_without_api_key_serves_the_gui_api_only(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    (tmp_path / "storage").mkdir()
+    config = tmp_path / "sync.conf"
+    config.write_text(
+        CONFIG.replace(',\n        "api_key" : "xxx"   // any key enables the API', "")
+    )
+    node = await start(config)
+    try:
+        assert node.process.stdout is not None
+        async with asyncio.timeout(10):
+            notice = (await node.process.stdout.readline()).decode()
+        assert "webui.api_key is not set" in notice
+        assert "/gui/" in notice
+        auth = {"Authorization": aiohttp.encode_basic_auth("api", "s3cr3t-pw")}
+        async with session.get(node.url, params={"method": "get_os"}, headers=auth) as response:
+            assert response.status == 400
+            assert await response.text() == "invalid request"
+        base = node.url.removesuffix("/api")
+        async with session.get(f"{base}/gui/token.html?t=1", headers=auth) as response:
+            assert response.status == 200
+            page = await response.text()
+            cookie = response.cookies["GUID"].value
+        token = re.search(r"<div id='token' style='display:none;'>([^<]+)</div>", page)
+        assert token is not None
+        headers = {**auth, "Cookie": f"GUID={cookie}"}
+        params = {"token": token.group(1), "action": "version", "t": "2"}
+        async with session.get(f"{base}/gui/", params=params, headers=headers) as response:
+            assert await response.json(content_type=None) == {
+                "status": 200,
+                "value": "3.1.2 (1076)",
+            }
+        node.process.send_signal(signal.SIGTERM)
+        assert await node.exit_code() == 0
+    finally:
+        if node.process.returncode is None:
+            node.process.kill()
+            await node.process.wait()

@@ -281,3 +281,18 @@ def test_demo_gui_problems_and_their_timing() -> None:
     assert build_server.last_seen == int(world.started_at) + 1799
     assert music.paused
     assert music.pending_down_bytes == 11 * gib
+
+
+async def test_simulate_banner_marks_gui_only_nodes(
+    make_fleet: FleetFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sync_exporter.simulator.cli import FleetOptions, _print_banner
+
+    fleet = await make_fleet(parse_scenario_text(FLEET, source="t.yaml"))
+    options = FleetOptions(None, 0, "t.yaml", 0, "127.0.0.1", False, 0.0, 3, 2, None)
+    _print_banner(fleet, options)
+    lines = {
+        line.split()[1]: line for line in capsys.readouterr().out.splitlines() if "node " in line
+    }
+    assert lines["gui"].endswith("(no API key: web GUI API at /gui/ only)")
+    assert "/gui/" not in lines["src"]
