@@ -67,6 +67,17 @@ class Running:
         async with asyncio.timeout(10):
             return await self.process.wait()
 
+    async def terminate(self) -> int:
+        """Send SIGTERM, as a service manager stops it; return the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return await self.exit_code()
+
+    async def kill_if_running(self) -> None:
+        """Clean up after a failed test: never leave a simulator process behind."""
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
 
 async def start(config: Path) -> Running:
     process = await asyncio.create_subprocess_exec(
@@ -126,9 +137,7 @@ async def test_drive_a_real_folder_then_restart(
         assert await node.call(session, "shutdown") == {"error": 0}
         assert await node.exit_code() == 0
     finally:
-        if node.process.returncode is None:
-            node.process.kill()
-            await node.process.wait()
+        await node.kill_if_running()
     assert node.process.stderr is not None
     logs = await node.process.stdout.read() if node.process.stdout else b""
     logs += await node.process.stderr.read()
@@ -143,12 +152,9 @@ async def test_drive_a_real_folder_then_restart(
         assert sub[0]["download"] == 1
         assert await again.call(session, "remove_folder", secret=secret) == {"error": 0}
         assert await again.call(session, "get_folders") == []
-        again.process.send_signal(signal.SIGTERM)
-        assert await again.exit_code() == 0
+        assert await again.terminate() == 0
     finally:
-        if again.process.returncode is None:
-            again.process.kill()
-            await again.process.wait()
+        await again.kill_if_running()
 
 
 async def run_to_exit(config: Path) -> tuple[int, str]:
@@ -211,9 +217,6 @@ async def test_config_without_api_key_serves_the_gui_api_only(
                 "status": 200,
                 "value": "3.1.2 (1076)",
             }
-        node.process.send_signal(signal.SIGTERM)
-        assert await node.exit_code() == 0
+        assert await node.terminate() == 0
     finally:
-        if node.process.returncode is None:
-            node.process.kill()
-            await node.process.wait()
+        await node.kill_if_running()
