@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -353,3 +354,24 @@ async def test_down_and_hang_and_delay(gui: GuiClient, gui_node: SimNode) -> Non
     started = time.monotonic()
     assert (await gui.action("version")).status == 200
     assert time.monotonic() - started >= 0.2
+
+
+async def test_tokens_cookies_and_secrets_never_logged(
+    gui: GuiClient, gui_node: SimNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await gui.ok("getsyncfolders")
+    await gui.action("version", token=gui.token, cookie="WRONGCOOKIE")
+    await gui.get(f"/gui/?token={gui.token}&action=getsyncfolders&x=" + "a" * 30_000)
+    gui_node.expire_gui_sessions()
+    await gui.action("getsyncfolders")
+    await gui.get("/gui/?token=bad%zz&action=%ff", cookie=gui.cookie)
+    assert gui.token is not None
+    assert gui.cookie is not None
+    for secret in (gui.token, gui.cookie, RW, RO):
+        assert secret not in caplog.text
+
+
+async def test_huge_query_is_414(gui: GuiClient) -> None:
+    reply = await gui.get(f"/gui/?token={gui.token}&action=version&x=" + "a" * 20_000)
+    assert (reply.status, reply.body) == (414, b"")
