@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "sync_exporter.demo",
     "alerts": "sync_exporter.alerting.__main__",
     "dashboards": "sync_exporter.dashboards.__main__",
+    "hash-password": "sync_exporter.hash_password",
 }
 
 #: One line per subcommand for ``sync-exporter --help`` (a test keeps it complete).
@@ -31,6 +32,7 @@ SUMMARIES: dict[str, str] = {
     "simulate": "run simulated Sync nodes (a scenario fleet, or one node from sync.conf)",
     "alerts": "write the alert rules for your tunables (selector, thresholds, runbook base)",
     "dashboards": "write the Grafana dashboards into a directory",
+    "hash-password": "print a bcrypt hash for basic_auth_users in the --web.config.file",
 }
 
 

@@ -654,6 +654,11 @@ class _Validator:
         )
 
 
+#: The key-path validator, shared with the web config file (``webconfig.py``) so both files
+#: report problems alike.
+Validator = _Validator
+
+
 def _first(*values: _V | None) -> _V:
     """Return the first value that is set (the last argument is the built-in default)."""
     return next(v for v in values if v is not None)
@@ -751,15 +756,20 @@ def load_config(path: Path) -> Config:
     ``${VAR}`` values come from the process environment; relative paths in the file are
     taken from the directory the file is in.
     """
+    text = read_config_file(path)
+    return parse_config(text, source=str(path), env=os.environ, base_dir=path.absolute().parent)
+
+
+def read_config_file(path: Path) -> str:
+    """Return the text of a config file (this one or the web config), or raise ConfigError."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(
             [f"cannot read the file: {exc.strerror or exc}"], source=str(path)
         ) from None
     except UnicodeDecodeError:
         raise ConfigError(["the file is not UTF-8 text"], source=str(path)) from None
-    return parse_config(text, source=str(path), env=os.environ, base_dir=path.absolute().parent)
 
 
 def failure_report(path: Path, error: ConfigError) -> str:

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sync-exporter",
         usage="%(prog)s [flags] | %(prog)s SUBCOMMAND [flags]",
         description="Prometheus exporter for BitTorrent Sync / Resilio Sync nodes.\n"
-        "Without a subcommand: serve /metrics, /probe and the landing page for the nodes\n"
+        "Without a subcommand: serve /metrics, /probe, /sd and the landing page for the nodes\n"
         "of the configuration file.",
         epilog=subcommands_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -90,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=parse_listen_address(DEFAULT_LISTEN_ADDRESS),
         metavar="[HOST]:PORT",
         help=f"address to serve on (default: {DEFAULT_LISTEN_ADDRESS}, every interface)",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TLS, basic auth and response headers, in exporter-toolkit's web config format; "
+        "reloaded with the config (default: none, plain HTTP without auth)",
     )
     parser.add_argument(
         "--scrape.timeout-offset",
@@ -142,17 +151,25 @@ def main(argv: Sequence[str]) -> int:
 
     from sync_exporter.config import ConfigError, check_config_file, load_config
     from sync_exporter.logs import setup_logging
+    from sync_exporter.webconfig import ServerTLS, WebConfig, check_web_config_file, load_web_config
 
     config_file: Path = args.config_file
+    web_config_file: Path | None = args.web_config_file
     if args.config_check:
-        return check_config_file(config_file, sys.stdout)
+        code = check_config_file(config_file, sys.stdout)
+        if web_config_file is not None:
+            code = max(code, check_web_config_file(web_config_file, sys.stdout))
+        return code
 
     setup_logging(args.log_level, args.log_format)
+    web_config = WebConfig()
     try:
         config = load_config(config_file)
+        if web_config_file is not None:
+            web_config = load_web_config(web_config_file)
     except ConfigError as exc:
         for error in exc.errors:
-            log.error("invalid configuration", extra={"file": str(config_file), "err": error})
+            log.error("invalid configuration", extra={"file": exc.source or "", "err": error})
         return 2
     except OSError as exc:
         log.error(
@@ -160,6 +177,16 @@ def main(argv: Sequence[str]) -> int:
             extra={"file": str(config_file), "err": exc.strerror or type(exc).__name__},
         )
         return 2
+    tls = None
+    if web_config.tls is not None:
+        try:
+            tls = ServerTLS(web_config.tls)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            log.error(
+                "cannot load the TLS certificate",
+                extra={"file": str(web_config_file), "err": type(exc).__name__},
+            )
+            return 2
 
     from sync_exporter.server import Settings, create_app
 
@@ -170,6 +197,9 @@ def main(argv: Sequence[str]) -> int:
         timeout_offset=args.timeout_offset,
         handle_sighup=True,
         metrics_nodes=args.metrics_nodes,
+        web_config_file=web_config_file,
+        web_config=web_config,
+        tls=tls,
     )
     log.info(
         "starting sync-exporter",
@@ -177,6 +207,8 @@ def main(argv: Sequence[str]) -> int:
             "version": __version__,
             "address": f"{address.host or ''}:{address.port}",
             "nodes": len(config.nodes),
+            "tls": tls is not None,
+            "basic_auth": bool(web_config.basic_auth_users),
         },
     )
     try:
@@ -185,6 +217,7 @@ def main(argv: Sequence[str]) -> int:
             host=address.host,
             port=address.port,
             print=None,
+            ssl_context=tls.context if tls is not None else None,
             # aiohttp's access logger: setup_logging shows its lines at debug only.
         )
     except OSError as exc:

@@ -18,9 +18,10 @@ import gzip
 import logging
 import math
 import signal
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
@@ -38,6 +39,8 @@ from sync_exporter.problems import ProblemTracker
 from sync_exporter.runbook import runbook_page
 from sync_exporter.scrape import Scraper
 from sync_exporter.selfmetrics import SelfMetrics, exporter_registry
+from sync_exporter.webauth import BasicAuth, Handler, guard
+from sync_exporter.webconfig import ServerTLS, WebConfig, prepare_reload
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,11 @@ class Settings:
     #: setups: ``/probe`` serves the nodes, ``/metrics`` only the exporter's own metrics,
     #: so no node is asked twice and no alert fires twice.
     metrics_nodes: bool = True
+    #: ``--web.config.file``: TLS, basic auth and headers; reloaded with the config.
+    web_config_file: Path | None = None
+    web_config: WebConfig = field(default_factory=WebConfig)
+    #: The listening socket's TLS (when the web config has ``tls_server_config``).
+    tls: ServerTLS | None = None
     version: str = __version__
     clock: Callable[[], float] = time.time
 
@@ -86,6 +94,8 @@ class Exporter:
         self.scraper = scraper
         self.self_metrics = self_metrics
         self.registry = exporter_registry(self_metrics)
+        self.web_config = settings.web_config
+        self.auth = BasicAuth()
         self.ready = False
         #: Folder problems across the fleet, from what the scrapes saw (landing page).
         self.problems = ProblemTracker()
@@ -112,12 +122,14 @@ class Exporter:
     async def reload(self) -> str | None:
         """Load, validate and swap in the config file; return None, or the error text.
 
-        On any error the current config stays in force. The text is what the config
-        loader reports (key paths and problems, never a secret value).
+        The web config file (``--web.config.file``) is reloaded with it, and the two are
+        taken together or not at all. On any error the current ones stay in force. The
+        text is what the loaders report (key paths and problems, never a secret value).
         """
         async with self._reload_lock:
             path = self.settings.config_file
             now = self.settings.clock()
+            error: str | None = None
             try:
                 config = await asyncio.to_thread(load_config, path)
             except ConfigError as exc:
@@ -127,7 +139,11 @@ class Exporter:
             except Exception as exc:  # a loader bug must not take the exporter down
                 # No traceback: its text could quote a line of the file, password included.
                 error = f"{path}: unexpected {type(exc).__name__} while loading"
-            else:
+            web, web_error = await self._load_web_config()
+            if web_error is not None:
+                error = web_error if error is None else f"{error}\n{web_error}"
+            if error is None:
+                self._install_web_config(web)
                 self.config = config
                 self.reload_error = None
                 self.reload_success_time = now
@@ -148,6 +164,26 @@ class Exporter:
                 extra={"file": str(path), "err": error},
             )
             return error
+
+    async def _load_web_config(self) -> tuple[tuple[WebConfig, ssl.SSLContext | None], str | None]:
+        """Load the web config file for a reload: ``((config, TLS context), error)``."""
+        current = (self.web_config, None)
+        file = self.settings.web_config_file
+        if file is None:
+            return current, None
+        try:
+            loaded = await asyncio.to_thread(prepare_reload, file, self.settings.tls is not None)
+        except ConfigError as exc:
+            return current, str(exc)
+        except Exception as exc:  # a loader bug must not take the exporter down
+            return current, f"{file}: unexpected {type(exc).__name__} while loading"
+        return loaded, None
+
+    def _install_web_config(self, loaded: tuple[WebConfig, ssl.SSLContext | None]) -> None:
+        web, context = loaded
+        if self.settings.tls is not None and web.tls is not None and context is not None:
+            self.settings.tls.install(web.tls, context)
+        self.web_config = web
 
     def reload_status(self) -> ReloadStatus:
         """Return the last reload's outcome for the landing page."""
@@ -319,6 +355,13 @@ async def handle_sd(request: web.Request) -> web.StreamResponse:
     return web.json_response(groups)
 
 
+@web.middleware
+async def _web_config_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Basic auth and response headers from the web config in force (``webauth.guard``)."""
+    exporter = request.app[EXPORTER]
+    return await guard(request, handler, exporter.web_config, exporter.auth)
+
+
 async def handle_healthy(request: web.Request) -> web.StreamResponse:
     """The process is alive and serving; never touches a node."""
     return web.Response(text="OK\n")
@@ -395,7 +438,7 @@ async def _not_ready_on_shutdown(app: web.Application) -> None:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the exporter application; the scraper opens on startup and closes on cleanup."""
-    app = web.Application()
+    app = web.Application(middlewares=[_web_config_guard])
     app.cleanup_ctx.append(_exporter_context(settings))
     app.on_shutdown.append(_not_ready_on_shutdown)
     app.router.add_get("/", handle_landing)
