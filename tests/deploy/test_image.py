@@ -28,11 +28,10 @@ import pytest
 
 from sync_exporter.exporter_cli import DEFAULT_LISTEN_ADDRESS
 from tests.deploy.chart import ROOT
-from tests.deploy.pod import free_port, http_get, process
+from tests.deploy.conftest import exporter_config
+from tests.deploy.pod import free_port, http_get
 
 BUILD_SCRIPT = ROOT / "scripts" / "build-image"
-#: The simulator's default API password (docs/simulator.md).
-SIMULATOR_PASSWORD = "secret"
 
 
 @dataclass(frozen=True)
@@ -171,32 +170,13 @@ def test_image_has_no_package_installer(image: BuiltImage) -> None:
         assert found.stdout.strip() in {"", "/usr/bin/apt-get"}, found.stdout
 
 
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """Two simulated Sync nodes on loopback: their names and URLs."""
-    with process(["simulate", "--nodes", "2", "--base-port", "0", "--seed", "1"], {}) as proc:
-        assert proc.stdout is not None
-        nodes: dict[str, str] = {}
-        while len(nodes) < 2:
-            line = proc.stdout.readline()
-            assert line, "the simulator exited before listing its nodes"
-            match = re.match(r"\s+node (\S+)\s+(http://127\.0\.0\.1:\d+)", line)
-            if match:
-                nodes[match.group(1)] = match.group(2)
-        yield nodes
-
-
 def test_image_exporter_scrapes_a_fleet_and_passes_its_healthcheck(
-    image: BuiltImage, fleet: dict[str, str], tmp_path: Path
+    image: BuiltImage, sim_fleet: dict[str, str], tmp_path: Path
 ) -> None:
     config_dir = tmp_path / "etc"
     config_dir.mkdir()
-    nodes = "".join(f"  - {{name: {n}, url: '{u}'}}\n" for n, u in fleet.items())
     config = config_dir / "sync-exporter.yml"
-    config.write_text(
-        f"defaults: {{username: api, password: {SIMULATOR_PASSWORD}}}\nnodes:\n{nodes}",
-        encoding="utf-8",
-    )
+    config.write_text(exporter_config(sim_fleet), encoding="utf-8")
     config_dir.chmod(0o755)
     config.chmod(0o644)  # the image's user 10001 reads it, as a mounted file must allow
     port = free_port()
@@ -220,7 +200,7 @@ def test_image_exporter_scrapes_a_fleet_and_passes_its_healthcheck(
             _wait_healthy(base + "/-/healthy", run)
             status, body = http_get(base + "/metrics")
             assert status == 200
-            for name in fleet:
+            for name in sim_fleet:
                 assert f'btsync_up{{node="{name}"}} 1.0' in body
             # The image's HEALTHCHECK command, as the engine would run it.
             check = image.config["Healthcheck"]["Test"][1:]

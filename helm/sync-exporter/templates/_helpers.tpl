@@ -261,7 +261,7 @@ honorLabels: true
 {{- end }}
 {{- $probe := .Values.serviceMonitor.probe }}
 {{- if and (include "sync-exporter.probeMode" .) .Values.serviceMonitor.enabled (ne ($probe.discovery | default "static") "sd") (gt (int .Values.replicaCount) 1) }}
-{{- fail "serviceMonitor.probe.enabled with discovery static needs replicaCount 1: every replica would be probed for every node under the same instance label, so each series would come twice and the alert rules' joins on (job, instance, node, folder) would fail. Use serviceMonitor.probe.discovery: sd to share the nodes between replicas" }}
+{{- fail "serviceMonitor.probe.enabled with discovery static needs replicaCount 1: every replica would be probed for every node under the same instance label, so each series would come twice and the alert rules' joins on (job, instance, node, folder) would fail. Use serviceMonitor.probe.discovery: sd to run several replicas" }}
 {{- end }}
 {{- if and $probe.enabled (ne ($probe.discovery | default "static") "sd") (not $probe.targets) .Values.existingConfigMap }}
 {{- fail "serviceMonitor.probe.targets must list the node names when existingConfigMap is used (the chart cannot read their names), or use serviceMonitor.probe.discovery: sd" }}
