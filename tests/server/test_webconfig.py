@@ -355,8 +355,10 @@ def web_harness(aiohttp_client: Any, fleet: Fleet, config_file: Path, tmp_path: 
 PROTECTED = [
     ("GET", "/metrics"),
     ("GET", "/probe?target=nas"),
+    ("GET", "/probe?target=nas&debug=true"),
     ("GET", "/sd"),
     ("GET", "/"),
+    ("GET", "/runbook"),
     ("GET", "/-/ready"),
     ("POST", "/-/reload"),
     ("GET", "/no-such-page"),
