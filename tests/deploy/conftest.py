@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.deploy.pod import process
 
@@ -38,3 +42,17 @@ def exporter_config(nodes: dict[str, str]) -> str:
     """An exporter config file's text for ``nodes`` (the simulator's login)."""
     lines = "".join(f"  - {{name: {n}, url: '{u}'}}\n" for n, u in nodes.items())
     return f"defaults: {{username: api, password: {SIMULATOR_PASSWORD}}}\nnodes:\n{lines}"
+
+
+def assert_promtool_accepts(promtool: Path, rules: dict[str, Any], tmp_path: Path) -> None:
+    """`promtool check rules` with every lint, fatal, on ``rules`` (a rule file's content)."""
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
+    result = subprocess.run(
+        [str(promtool), "check", "rules", "--lint=all", "--lint-fatal", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -149,6 +149,22 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+def wait_serving(proc: subprocess.Popen[str], url: str, within: float = 15) -> None:
+    """Return once ``url`` answers at all; fail with ``proc``'s output if it exits first."""
+    deadline = time.monotonic() + within
+    while True:
+        if proc.poll() is not None:
+            output = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"exited {proc.returncode} before serving:\n{output}")
+        try:
+            http_get(url, timeout=1)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 @contextmanager
 def process(
     args: Sequence[str], env: dict[str, str], *, ready_url: str | None = None
@@ -163,18 +179,7 @@ def process(
     )
     try:
         if ready_url is not None:
-            deadline = time.monotonic() + 15
-            while True:
-                if proc.poll() is not None:
-                    output = proc.stdout.read() if proc.stdout else ""
-                    raise AssertionError(f"exited {proc.returncode} before serving:\n{output}")
-                try:
-                    http_get(ready_url, timeout=1)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+            wait_serving(proc, ready_url)
         yield proc
     finally:
         if proc.poll() is None:

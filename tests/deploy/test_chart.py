@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from tests.deploy.chart import (
     render_error,
     schema_errors,
 )
+from tests.deploy.conftest import assert_promtool_accepts
 
 kubernetes_validate = pytest.importorskip(
     "kubernetes_validate",
@@ -370,16 +370,7 @@ def test_prometheus_rule_overrides() -> None:
 )
 def test_rendered_rules_pass_promtool(promtool: Path, tmp_path: Path, name: str) -> None:
     spec = render(load_values(CHART / "ci" / name)).one("PrometheusRule")["spec"]
-    rules = tmp_path / "rules.yml"
-    rules.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    result = subprocess.run(
-        [str(promtool), "check", "rules", "--lint=all", "--lint-fatal", str(rules)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_promtool_accepts(promtool, spec, tmp_path)
 
 
 def test_dashboards_are_the_repository_files_with_the_sidecar_label() -> None:

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ import pytest
 from sync_exporter.exporter_cli import DEFAULT_LISTEN_ADDRESS
 from tests.deploy.chart import ROOT
 from tests.deploy.conftest import exporter_config
-from tests.deploy.pod import free_port, http_get
+from tests.deploy.pod import free_port, http_get, wait_serving
 
 BUILD_SCRIPT = ROOT / "scripts" / "build-image"
 
@@ -197,7 +196,7 @@ def test_image_exporter_scrapes_a_fleet_and_passes_its_healthcheck(
             text=True,
         )  # fmt: skip
         try:
-            _wait_healthy(base + "/-/healthy", run)
+            wait_serving(run, base + "/-/healthy", within=30)
             status, body = http_get(base + "/metrics")
             assert status == 200
             for name in sim_fleet:
@@ -212,19 +211,3 @@ def test_image_exporter_scrapes_a_fleet_and_passes_its_healthcheck(
             run.terminate()
             output, _ = run.communicate(timeout=30)
     assert "starting sync-exporter" in output, output
-
-
-def _wait_healthy(url: str, run: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if run.poll() is not None:
-            output = run.stdout.read() if run.stdout else ""
-            raise AssertionError(f"the image's exporter exited {run.returncode}:\n{output}")
-        try:
-            if http_get(url, timeout=1)[0] == 200:
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} did not answer within 30 s")
-        time.sleep(0.1)

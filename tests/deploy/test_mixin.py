@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,6 +19,7 @@ import yaml
 
 from sync_exporter.alerting import parse_tunables, render_rules
 from tests.deploy.chart import ROOT
+from tests.deploy.conftest import assert_promtool_accepts
 
 MIXIN = ROOT / "mixin"
 jsonnet = pytest.importorskip(
@@ -124,13 +124,4 @@ def test_a_custom_selector_narrows_the_dashboards_job_choice() -> None:
 def test_mixin_rules_pass_promtool(promtool: Path, tmp_path: Path) -> None:
     output = _evaluate()
     groups = output["rules"]["groups"] + output["alerts"]["groups"]
-    path = tmp_path / "mixin.rules.yml"
-    path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
-    result = subprocess.run(
-        [str(promtool), "check", "rules", "--lint=all", "--lint-fatal", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_promtool_accepts(promtool, {"groups": groups}, tmp_path)

@@ -25,6 +25,7 @@ import yaml
 from tests.deploy.chart import CHART, exporter_container, load_values, render
 from tests.deploy.conftest import exporter_config
 from tests.deploy.pod import free_port, http_get, process
+from tests.server.test_sd import _wait_for
 
 ServiceStarter = Callable[..., AbstractAsyncContextManager[asyncio.subprocess.Process]]
 
@@ -96,28 +97,6 @@ async def _round_robin(backends: list[int]) -> AsyncIterator[tuple[int, list[int
         server.close()
 
 
-async def _query(session: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
-    try:
-        async with session.get(f"{base}/api/v1/query", params={"query": promql}) as response:
-            body = await response.json()
-    except (aiohttp.ClientError, ValueError):
-        return []
-    result: list[dict[str, Any]] = body.get("data", {}).get("result", [])
-    return result
-
-
-async def _wait_for(
-    session: aiohttp.ClientSession, base: str, promql: str, count: int
-) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = []
-    for _ in range(300):
-        result = await _query(session, base, promql)
-        if len(result) == count and all(s["value"][1] == "1" for s in result):
-            return result
-        await asyncio.sleep(0.1)  # a real Prometheus discovering and scraping in real time
-    raise AssertionError(f"{promql}: {result} after 30 s, want {count} series at 1")
-
-
 def _api_calls(port: int) -> float:
     """How many node inventories (get_folders) the replica on ``port`` has asked for."""
     status, text = http_get(f"http://127.0.0.1:{port}/metrics")
@@ -183,8 +162,9 @@ async def test_replicas_behind_the_service_serve_the_fleet_through_sd(
                 ),
                 aiohttp.ClientSession() as session,
             ):
-                up = await _wait_for(session, base, 'up{job="btsync"}', len(sim_fleet))
-                nodes = await _wait_for(session, base, 'btsync_up{job="btsync"}', len(sim_fleet))
+                count = len(sim_fleet)
+                up = await _wait_for(session, base, 'up{job="btsync"} == 1', count)
+                nodes = await _wait_for(session, base, 'btsync_up{job="btsync"} == 1', count)
                 # The replica serving the probes goes away (a rollout, a drained node).
                 serving = next(i for i, port in enumerate(ports) if _api_calls(port) > 0)
                 other = 1 - serving
@@ -192,7 +172,7 @@ async def test_replicas_behind_the_service_serve_the_fleet_through_sd(
                 replicas[serving].terminate()
                 replicas[serving].wait(timeout=10)
                 await _until(lambda: _api_calls(ports[other]) > before, "the other replica")
-                after = await _wait_for(session, base, 'btsync_up{job="btsync"}', len(sim_fleet))
+                after = await _wait_for(session, base, 'btsync_up{job="btsync"} == 1', count)
 
     assert {s["metric"]["instance"] for s in up} == set(sim_fleet), "every node, once"
     assert {s["metric"]["instance"]: s["metric"]["node"] for s in nodes} == {
