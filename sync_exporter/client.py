@@ -15,7 +15,7 @@ text and numbers, never from ``str()`` of a library exception (aiohttp puts requ
 and so folder secrets, into some of those), so ``str(err)`` is always safe to log.
 
 Bodies are read whatever their Content-Type (real nodes say ``text/javascript``) and
-decoded as UTF-8, never Latin-1 (notes section 4.2).
+decoded as UTF-8, never Latin-1 (docs/sync-api.md, "API v1 quirks").
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ secret every holder can learn names the folder for everyone:
 2. else ``read_only``: a plain folder, known to read-write and read-only holders alike;
 3. else the held secret itself (get_secrets failed or said nothing useful).
 
-design.md section 4 hashes only the read-only secret, which splits an encrypted peer
+The first design hashed only the read-only secret, which splits an encrypted peer
 (which cannot learn it) off from the rest of its folder; preferring the encryption
 secret keeps the whole folder under one id. The label is a short hash, never a secret:
 12 hex digits of SHA-256 cannot be turned back into a 160-bit secret, and are plenty to

@@ -87,7 +87,7 @@ def _m(name: str, type_: MetricType, help_: str, labels: str, scope: Scope) -> M
     return MetricDef(name, type_, help_, tuple(labels.split()), scope)
 
 
-#: The whole metric contract (design.md section 4) plus the exporter's self-metrics.
+#: The whole metric contract (docs/metrics.md) plus the exporter's self-metrics.
 METRICS: tuple[MetricDef, ...] = (
     # -- per node
     _m("btsync_up", "gauge", "1 if the node's API answered this scrape, else 0.", "node", "node"),

@@ -115,7 +115,7 @@ class NodeSnapshot:
 # --------------------------------------------------------------------------------------
 # Lenient parsing of raw API JSON.
 #
-# Real nodes drift (sync-api-notes.md section 4): numbers arrive as strings ("600"),
+# Real nodes drift (docs/sync-api.md, "API v1 quirks"): numbers arrive as strings ("600"),
 # booleans as "true"/"false", 0/1 or JSON booleans, optional keys go missing. The rules:
 # a missing optional field takes its default; a present field that cannot be read makes
 # the whole entry malformed, and a malformed folder or peer is skipped and counted rather
@@ -318,9 +318,9 @@ def _parse_list(
 def parse_api_error(raw: object) -> APIErrorBody | None:
     """Return the logical error a 200 body reports, or None when it is a normal answer.
 
-    Errors use ``error`` and, for add_folder, ``result`` (notes section 2.2); a zero code
-    is success. Only a top-level object can be an error: folder entries carry ``error``
-    too, but they sit inside an array.
+    Errors use ``error`` and, for add_folder, ``result``; a zero code is success
+    (docs/sync-api.md, "API v1 errors"). Only a top-level object can be an error:
+    folder entries carry ``error`` too, but they sit inside an array.
     """
     if not isinstance(raw, dict):
         return None
@@ -416,7 +416,8 @@ def parse_peers(raw: object) -> Parsed[PeerSnapshot]:
 def parse_version(raw: object) -> str:
     """Parse ``get_version``: a dotted string, or a packed integer as the 1.x GUI API sent.
 
-    A packed version is ``major << 24 | minor << 16 | build`` (notes section 1.2).
+    A packed version is ``major << 24 | minor << 16 | build`` (docs/sync-api.md,
+    "API v1 methods").
     """
     value = _object(raw, "get_version").get("version")
     if isinstance(value, str) and value.strip() and len(value) <= _MAX_NAME:
@@ -452,8 +453,8 @@ def parse_secrets(raw: object) -> SharedSecrets:
 def parse_folder_prefs(raw: object) -> bool | None:
     """Parse ``get_folder_prefs`` into the folder's selective-sync flag.
 
-    Real nodes send ``selective_sync`` as 0/1 (notes section 1.7); older ones omit it and an
-    unknown secret answers ``{}``: both give None (unknown), never a guess.
+    Real nodes send ``selective_sync`` as 0/1 (docs/sync-api.md, "API v1 methods"); older
+    ones omit it and an unknown secret answers ``{}``: both give None (unknown), never a guess.
     """
     value = _object(raw, "get_folder_prefs").get("selective_sync")
     if value is None:

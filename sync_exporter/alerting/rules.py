@@ -33,7 +33,8 @@ _FOLDER = "job, instance, node, folder"
 #: Matcher of the nodes read through the GUI API, which report their own pending transfers.
 GUI_NODE = 'api="gui"'
 
-#: Folder error codes with a known meaning (sync-api-notes 1.4, from btsync-gui).
+#: Folder error codes with a known meaning (from btsync-gui; docs/sync-api.md,
+#: "API v1 errors").
 FOLDER_ERRORS: dict[int, str] = {
     100: "the node cannot open the folder's directory (moved, deleted, or its disk is not mounted)",
     101: "the node has no permission to write to the folder's directory",

@@ -6,8 +6,8 @@ event loop or the disk (apart from the ``stat`` calls that ``add_folder`` and
 walk a new folder, shut down) comes back as data in :class:`ApiResult`, so the HTTP
 layer performs the side effects and the handlers stay testable one by one.
 
-Shapes, codes and messages follow ``shared/sync-api-notes.md``; the choices made where
-the notes are silent are marked "Choice:" below and listed in ``docs/simulator.md``.
+Shapes, codes and messages follow docs/sync-api.md ("API v1"); the choices made where
+no source says are marked "Choice:" below and listed in ``docs/simulator-node.md``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from sync_exporter.simulator.state import DEFAULT_FOLDER_PREFS, FolderState, Nod
 
 Params = Mapping[str, str]
 
-#: Body of an unknown (or missing) ``method`` (notes 2.2), served with HTTP 200.
+#: Body of an unknown (or missing) ``method`` (docs/sync-api.md, "API v1 errors"), served
+#: with HTTP 200.
 UNKNOWN_METHOD: dict[str, Any] = {"error": 1, "message": "Invalid API method name or format."}
 
 #: add_folder error bodies, with ``result`` rather than ``error`` as real nodes send them.
@@ -96,8 +97,9 @@ def add_folder(ctx: ApiContext, params: Params) -> ApiResult:
     """Add an existing directory; errors use ``result``, and so does success.
 
     Choice: success is ``{"result": 0}``. The reference document shows ``{"error": 0}``,
-    but the only answer recorded from a live node (notes 2.2) used ``result``, like
-    every add_folder error; clients that check either key (btsync-gui) cope with both.
+    but the only answer recorded from a live node (docs/sync-api.md, "API v1 errors")
+    used ``result``, like every add_folder error; clients that check either key
+    (btsync-gui) cope with both.
     """
     raw_dir = params.get("dir")
     if raw_dir is None:
@@ -251,7 +253,7 @@ def set_folder_hosts(ctx: ApiContext, params: Params) -> ApiResult:
 
 
 def get_prefs(ctx: ApiContext, params: Params) -> ApiResult:
-    """Node preferences with the mixed types real nodes send (notes 1.6)."""
+    """Node preferences with the mixed types real nodes send (docs/sync-api.md, "API v1 quirks")."""
     return ApiResult(dict(ctx.state.prefs))
 
 

@@ -2,9 +2,9 @@
 
 A folder added with ``add_folder`` points at a real directory (``FolderState.path``).
 Indexing walks it in chunks in a worker thread, so ``size`` and ``files`` grow while
-``indexing`` is 1, as on a real node (notes 4.9), and the event loop keeps answering
-other requests meanwhile. Synthetic folders (``path`` None, used by fleets and
-benchmarks) are never walked and list no files.
+``indexing`` is 1, as on a real node (docs/sync-api.md, "API v1 methods"), and the
+event loop keeps answering other requests meanwhile. Synthetic folders (``path`` None,
+used by fleets and benchmarks) are never walked and list no files.
 
 Every path a client sends is resolved inside the folder's directory; anything that
 escapes it (``..``, a symlink pointing outside) lists nothing, exactly like a path
@@ -23,14 +23,15 @@ from typing import Any, Literal
 
 from sync_exporter.simulator.state import FolderState
 
-#: Choice: the piece size behind ``total_pieces`` (the notes record none; samples of
+#: Choice: the piece size behind ``total_pieces`` (no source records one; samples of
 #: files up to a few KB all show one piece).
 PIECE_SIZE = 1 << 20
 
 #: Entries examined per worker-thread step while indexing.
 DEFAULT_CHUNK = 512
 
-#: Folder error code a real node reports when it cannot open the folder (notes 1.4).
+#: Folder error code a real node reports when it cannot open the folder (docs/sync-api.md,
+#: "API v1 errors").
 ERROR_CANT_OPEN = 100
 
 DirectoryProblem = Literal["ok", "missing", "not_writable"]

@@ -1,12 +1,12 @@
 """The HTTP face of one simulated node: ``GET /api?method=...`` as a real node serves it.
 
-What a client sees, and why (``shared/sync-api-notes.md``):
+What a client sees, and why (docs/sync-api.md, "API v1 errors" and "API v1 quirks"):
 
 - JSON as ``text/javascript`` with no charset, raw UTF-8 (non-ASCII names unescaped)
-  and ``/`` escaped as ``\\/`` (notes 4.1 to 4.3); logical errors inside HTTP 200.
+  and ``/`` escaped as ``\\/`` (quirks 1 to 3); logical errors inside HTTP 200.
 - Wrong basic auth: 401, empty body, ``WWW-Authenticate: Basic realm="Resilio Sync"``
-  (2.1, the only realm recorded from a live node: rslsync 3.1.2).
-- API not enabled (no ``webui.api_key``): 400. The notes record only the status;
+  (the only realm recorded from a live node: rslsync 3.1.2).
+- API not enabled (no ``webui.api_key``): 400. Only the status was ever recorded;
   choice: the body is ``invalid request`` (what Sync's web UI answers with its 400s).
 - Any path but ``/api``: 404. Unknown query parameters are ignored; broken
   percent-encoding is kept literally and bytes that are not UTF-8 become U+FFFD, so

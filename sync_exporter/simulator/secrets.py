@@ -1,6 +1,6 @@
 """Folder secrets in the formats real BitTorrent Sync nodes use, and their derivations.
 
-Formats observed on real 1.3/1.4 nodes (shared/sync-api-notes.md, section 1.8):
+Formats observed on real 1.3/1.4 nodes (docs/sync-api.md, "Secret formats"):
 
 ====================  =======  ==========================
 kind                  prefix   length (incl. prefix)

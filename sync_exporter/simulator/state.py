@@ -24,7 +24,8 @@ from sync_exporter.simulator.secrets import FolderType
 
 Connection = Literal["direct", "relay"]
 
-#: Folder preferences a fresh folder has on a real node (notes section 1.7, recorded live).
+#: Folder preferences a fresh folder has on a real node (recorded live; docs/sync-api.md,
+#: "API v1 methods").
 DEFAULT_FOLDER_PREFS: dict[str, int] = {
     "search_lan": 1,
     "selective_sync": 0,

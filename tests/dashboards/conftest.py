@@ -16,7 +16,7 @@ from sync_exporter.dashboards.inspect import PanelQuery, load, panel_queries
 
 GRAFANA_DIR = Path(__file__).resolve().parents[2] / "grafana"
 
-#: The metric contract (design.md section 4 plus the exporter's self-metrics), metric ->
+#: The metric contract (docs/metrics.md plus the exporter's self-metrics), metric ->
 #: its labels besides the target labels job and instance that Prometheus adds.
 CONTRACT: Mapping[str, tuple[str, ...]] = {
     "btsync_up": ("node",),

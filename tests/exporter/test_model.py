@@ -1,4 +1,4 @@
-"""The lenient parse_* functions against bodies shaped like real nodes' (sync-api-notes.md)."""
+"""The lenient parse_* functions against bodies shaped like real nodes' (docs/sync-api.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Every API v1 method over real HTTP: shapes, types and error bodies as real nodes send them.
 
-Expected bodies come from shared/sync-api-notes.md (sections 1 and 2).
+Expected bodies come from docs/sync-api.md ("API v1 methods" and "API v1 errors").
 """
 
 from __future__ import annotations
