@@ -35,9 +35,9 @@ from sync_exporter.logs import LOG_LEVELS, setup_logging
 from sync_exporter.model import NodeSnapshot, Outcome
 from sync_exporter.problems import Problem, connected, find_problems
 
-#: Same default as the exporter's ``--config.file``.
-#: Upper bound on each node's scrape; a node's own ``timeout`` applies when shorter.
-DEFAULT_TIMEOUT = "10s"
+#: Upper bound on each node's check; a node's own ``timeout`` applies when shorter.
+#: (Not config.DEFAULT_TIMEOUT, the per-request timeout of a node that sets none.)
+CHECK_TIMEOUT = "10s"
 
 _YES, _NO, _UNKNOWN = "yes", "no", "-"
 _HEADERS = (
@@ -232,10 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout",
         type=_duration,
-        default=parse_duration(DEFAULT_TIMEOUT),
+        default=parse_duration(CHECK_TIMEOUT),
         metavar="DURATION",
         help=f"longest wait per node, e.g. 10s or 500ms; a node's own shorter timeout "
-        f"applies (default: {DEFAULT_TIMEOUT})",
+        f"applies (default: {CHECK_TIMEOUT})",
     )
     parser.add_argument(
         "--log.level",

@@ -280,7 +280,7 @@ _FALSE = ("false", "no", "off", "0")
 
 
 @dataclass(slots=True)
-class _Shared:
+class _Inherited:
     """Settings a node may inherit from ``defaults`` (None: not set there)."""
 
     username: str | None = None
@@ -540,9 +540,9 @@ class _Validator:
             rules[folder] = FolderRule(alias=alias, exclude=exclude)
         return FrozenMapping(rules)
 
-    def shared(self, block: dict[str, object], path: str) -> _Shared:
+    def shared(self, block: dict[str, object], path: str) -> _Inherited:
         """Parse the keys a node and ``defaults`` have in common."""
-        shared = _Shared()
+        shared = _Inherited()
         if "username" in block:
             shared.username_given = True
             shared.username = self.string(block["username"], f"{path}.username")
@@ -589,7 +589,7 @@ class _Validator:
             shared.api = self.choice(block["api"], f"{path}.api", API_CHOICES)
         return shared
 
-    def node(self, value: object, path: str, defaults: _Shared) -> NodeConfig | None:
+    def node(self, value: object, path: str, defaults: _Inherited) -> NodeConfig | None:
         if value is INVALID:
             return None
         if not isinstance(value, dict):
@@ -711,7 +711,7 @@ def parse_config(text: str, *, source: str, env: Mapping[str, str], base_dir: Pa
     root = check.mapping(tree, "", _ROOT_KEYS)
     if not isinstance(tree, dict):
         raise ConfigError(check.errors, source=source)
-    defaults = _Shared()
+    defaults = _Inherited()
     if "defaults" in root:
         before = len(check.errors)
         block = check.mapping(root["defaults"], "defaults", (*_SHARED_KEYS,))

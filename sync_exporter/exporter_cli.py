@@ -212,13 +212,13 @@ def main(argv: Sequence[str]) -> int:
         },
     )
     try:
+        # aiohttp's access log stays on: setup_logging shows its lines at debug only.
         web.run_app(
             create_app(settings),
             host=address.host,
             port=address.port,
             print=None,
             ssl_context=tls.context if tls is not None else None,
-            # aiohttp's access logger: setup_logging shows its lines at debug only.
         )
     except OSError as exc:
         log.error(

@@ -6,7 +6,7 @@ state lives in one :class:`Exporter` object stored on the application (no module
 state), and the resources that need closing (the scraper's HTTP sessions, the SIGHUP
 handler) are opened and closed in a ``cleanup_ctx``.
 
-Endpoints (design.md section 3): ``/metrics``, ``/probe?target=NAME``, ``/-/healthy``,
+Endpoints (README.md, "Endpoints"): ``/metrics``, ``/probe?target=NAME``, ``/-/healthy``,
 ``/-/ready``, ``POST /-/reload`` and ``/``; ``/sd`` lists the ``/probe`` targets for
 Prometheus' HTTP service discovery.
 """
@@ -64,7 +64,8 @@ class Settings:
     config_file: Path
     #: Subtracted from Prometheus' scrape timeout, so the answer arrives before it gives up.
     timeout_offset: float = 0.5
-    #: Scrape deadline when the request carries no timeout header (curl, a browser).
+    #: Scrape time budget in seconds when the request carries no timeout header (curl, a
+    #: browser).
     default_timeout: float = 10.0
     #: Install a SIGHUP handler that reloads the config (the CLI does; tests do not).
     handle_sighup: bool = False
@@ -105,9 +106,9 @@ class Exporter:
         self_metrics.set_nodes(n.name for n in self.config.nodes)
         self_metrics.reloaded(success=True, when=self.reload_success_time)
 
-    async def scrape(self, nodes: Sequence[NodeConfig], deadline: float) -> list[NodeSnapshot]:
-        """Scrape ``nodes`` within ``deadline`` seconds; log and count each node that is down."""
-        snapshots = await self.scraper.scrape(nodes, timeout=deadline)
+    async def scrape(self, nodes: Sequence[NodeConfig], timeout: float) -> list[NodeSnapshot]:  # noqa: ASYNC109
+        """Scrape ``nodes`` within ``timeout`` seconds; log and count each node that is down."""
+        snapshots = await self.scraper.scrape(nodes, timeout=timeout)
         self.problems.observe(snapshots)
         for snap in snapshots:
             if not snap.up:
@@ -272,7 +273,7 @@ def _bad_request(text: str) -> web.HTTPBadRequest:
 
 
 def scrape_timeout(request: web.Request, settings: Settings) -> float:
-    """Return the scrape deadline in seconds: Prometheus' timeout header minus the offset.
+    """Return the scrape's time budget in seconds: Prometheus' timeout header minus the offset.
 
     Without the header, ``settings.default_timeout``. When the header is smaller than
     twice the offset, half the header is used instead, so a tiny timeout still leaves

@@ -49,7 +49,9 @@ def holders(extra: str = "") -> str:
 
 #: Copies whose size and file count can be compared: an encrypted copy stores encrypted
 #: data, and a copy with selective sync holds a chosen subset on purpose, so both are left
-#: out of every "same or not" question (as the alert rules' default comparable_copies do).
+#: out of every "same or not" question. The text differs from the alert rules' default
+#: comparable_copies (``selective!~"1|true"``, which also tolerates a hand-written "1"),
+#: but the exporter writes only true, false or unknown, so both pick the same series.
 COMPARABLE = 'type!="encrypted", selective!="true"'
 
 

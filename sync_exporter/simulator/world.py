@@ -160,7 +160,7 @@ class _External(_Participant):
 
 
 @dataclass(slots=True, eq=False)
-class _Shared:
+class _FleetFolder:
     """A scenario folder across the fleet."""
 
     spec: FolderSpec
@@ -212,7 +212,7 @@ class World:
             # scenario leaves every other node's id and every folder secret as it was.
             rng = self._rng if spec.api_key else random.Random(f"{seed}/node/{spec.name}")
             self._peer_ids[spec.name] = secrets.peer_id(rng)
-        self._shared: dict[str, _Shared] = {
+        self._shared: dict[str, _FleetFolder] = {
             spec.name: self._share(spec) for spec in scenario.folders
         }
         #: (node, secret) -> scenario folder name; secrets never change, so built once.
@@ -226,7 +226,7 @@ class World:
 
     # ------------------------------------------------------------------ construction
 
-    def _share(self, spec: FolderSpec) -> _Shared:
+    def _share(self, spec: FolderSpec) -> _FleetFolder:
         """Create the folder on every holder with consistently derived secrets."""
         kin = secrets.generate(self._rng, encryption=spec.encryption)
         holders: dict[str, _Holder] = {}
@@ -253,7 +253,7 @@ class World:
                 self._schedule(
                     EventSpec(p.leaves_at, EventKind.PEER_LEAVE, folder=spec.name, peer=p.name)
                 )
-        return _Shared(
+        return _FleetFolder(
             spec=spec,
             secrets=kin,
             total=spec.size,
@@ -498,7 +498,7 @@ class World:
             raise WorldError(f"no node named {name!r}")
         return name
 
-    def _folder(self, name: str | None) -> _Shared:
+    def _folder(self, name: str | None) -> _FleetFolder:
         shared = self._shared.get(name or "")
         if shared is None:
             raise WorldError(f"no shared folder named {name!r}")
@@ -566,7 +566,7 @@ class World:
                 state.upload_speed = int(sent[name] / TICK)
         self._report_disks()
 
-    def _connect(self, shared: _Shared) -> dict[str, list[_Participant]]:
+    def _connect(self, shared: _FleetFolder) -> dict[str, list[_Participant]]:
         """Return who is connected to whom, and refresh peer lists when that changed.
 
         The answer is cached until the set of online copies changes (a node going down
@@ -613,7 +613,7 @@ class World:
             holder.links[other.key] = link
         return link
 
-    def _index(self, shared: _Shared) -> None:
+    def _index(self, shared: _FleetFolder) -> None:
         for holder in shared.holders.values():
             if holder.scan is None or holder.stuck or not holder.online():
                 continue
@@ -621,7 +621,7 @@ class World:
             if holder.scan >= holder.have:
                 holder.scan = None
 
-    def _grow(self, shared: _Shared) -> None:
+    def _grow(self, shared: _FleetFolder) -> None:
         for holder in shared.holders.values():
             if not holder.growth_bytes and not holder.growth_files_per_second:
                 continue
@@ -639,7 +639,7 @@ class World:
 
     def _transfer(
         self,
-        shared: _Shared,
+        shared: _FleetFolder,
         connected: Mapping[str, list[_Participant]],
         movable: Mapping[str, bool],
         received: dict[str, int],
@@ -701,7 +701,7 @@ class World:
 
     def _mark_synced(
         self,
-        shared: _Shared,
+        shared: _FleetFolder,
         connected: Mapping[str, list[_Participant]],
         movable: Mapping[str, bool],
         stamp: int,
@@ -733,7 +733,7 @@ class World:
 
     def _report_gui(
         self,
-        shared: _Shared,
+        shared: _FleetFolder,
         holder: _Holder,
         connected: Mapping[str, list[_Participant]],
         movable: Mapping[str, bool],
