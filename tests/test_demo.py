@@ -136,7 +136,6 @@ def test_with_prometheus_on_a_taken_port_says_so_instead_of_pointing_elsewhere(
     assert "Landing page" not in out
 
 
-@pytest.mark.slow
 def test_with_prometheus_on_port_0_prints_the_port_it_really_uses(prometheus_bin: Path) -> None:
     proc = _demo_process("--with-prometheus", "--prometheus.listen-address=127.0.0.1:0")
     assert proc.stdout is not None
@@ -211,7 +210,6 @@ def _json(url: str) -> Any:
     return json.loads(_get(url))
 
 
-@pytest.mark.slow
 def test_the_printed_timeline_is_what_a_real_prometheus_fires(prometheus_bin: Path) -> None:
     # The demo 4 times faster (rules and Prometheus' intervals; the timeline says so), so
     # this runs in about a minute: every alert it promises fires by its time, none early,

@@ -80,6 +80,8 @@ class SimNode:
         self.gui_sessions = GuiSessions()
         gui = GuiEndpoint(state, endpoint.gate, self.gui_sessions)
         self._app = create_http_app(endpoint, extra_routes, gui.routes())
+        self._in_flight = 0
+        self._app.middlewares.append(self._count_in_flight)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._host = "127.0.0.1"
@@ -90,6 +92,25 @@ class SimNode:
         """Base URL of the node (valid once started)."""
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self._port}"
+
+    @property
+    def requests_in_flight(self) -> int:
+        """How many HTTP requests this node is answering right now.
+
+        What a test waits on ("the scrape has reached the node") instead of sleeping for
+        a time that is too long on a fast machine and too short on a loaded one.
+        """
+        return self._in_flight
+
+    @web.middleware
+    async def _count_in_flight(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        self._in_flight += 1
+        try:
+            return await handler(request)
+        finally:
+            self._in_flight -= 1
 
     @property
     def port(self) -> int:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import yaml
 from aiohttp import web
 
@@ -26,10 +25,7 @@ from sync_exporter.alerting import parse_tunables, write_demo_rules
 from sync_exporter.config import load_config
 from sync_exporter.server import Settings, create_app
 from sync_exporter.simulator.fleet import Fleet
-
-#: The ``start_service`` fixture (tests/conftest.py).
-ServiceStarter = Callable[..., AbstractAsyncContextManager[asyncio.subprocess.Process]]
-
+from tests.conftest import ServiceStarter
 
 #: Real durations divided by 720: 5m -> 0.4s, 2h -> 10s; nothing below the floor, so every
 #: rate and changes() window still spans three scrapes, and a scrape that times out on a
@@ -180,7 +176,6 @@ async def _query(session: aiohttp.ClientSession, base: str, promql: str) -> list
     return result
 
 
-@pytest.mark.slow
 async def test_faults_reach_the_webhook_with_their_labels_and_a_healthy_fleet_pages_nobody(
     prometheus_bin: Path,
     alertmanager_bin: Path,

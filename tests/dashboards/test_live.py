@@ -18,7 +18,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,9 +34,7 @@ from sync_exporter.dashboards.inspect import PanelQuery, grafana_regex, substitu
 from sync_exporter.server import Settings, create_app
 from sync_exporter.simulator.clock import ManualClock
 from sync_exporter.simulator.fleet import Fleet
-
-#: The ``start_service`` fixture (tests/conftest.py).
-ServiceStarter = Callable[..., AbstractAsyncContextManager[asyncio.subprocess.Process]]
+from tests.conftest import ServiceStarter
 
 ALERT_RULES = Path(__file__).resolve().parents[2] / "alerts" / "btsync.rules.yml"
 JOB = "btsync"  # the README's job name, which the alert rules select
@@ -200,7 +198,6 @@ async def demo_fleet() -> AsyncIterator[Fleet]:
         await fleet.stop()
 
 
-@pytest.mark.slow
 async def test_every_panel_shows_data_from_the_demo_fleet(
     demo_fleet: Fleet,
     aiohttp_client: Any,

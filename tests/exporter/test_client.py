@@ -27,8 +27,7 @@ from sync_exporter.model import Outcome, PeerSnapshot
 from sync_exporter.simulator import secrets
 from sync_exporter.simulator.node import SimNode
 from sync_exporter.simulator.state import FaultMode
-
-from .conftest import (
+from tests.exporter.conftest import (
     PASSWORD,
     RecordingObserver,
     StartNode,

@@ -23,8 +23,7 @@ from sync_exporter.scrape import Scraper
 from sync_exporter.simulator import secrets
 from sync_exporter.simulator.node import SimNode
 from sync_exporter.simulator.state import FaultMode, NodeState
-
-from .conftest import (
+from tests.exporter.conftest import (
     PASSWORD,
     RecordingObserver,
     StartNode,

@@ -21,8 +21,7 @@ from sync_exporter.config import Config, NodeConfig
 from sync_exporter.credentials import LiteralPassword
 from sync_exporter.metrics import render
 from sync_exporter.scrape import Scraper
-
-from .conftest import LOGIN, PASSWORD
+from tests.exporter.conftest import LOGIN, PASSWORD
 
 ClientFor = Callable[[NodeConfig], SyncClient]
 

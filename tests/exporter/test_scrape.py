@@ -20,8 +20,7 @@ from sync_exporter.simulator.clock import ManualClock
 from sync_exporter.simulator.fleet import Fleet
 from sync_exporter.simulator.node import SimNode
 from sync_exporter.simulator.state import FaultMode, NodeState
-
-from .conftest import (
+from tests.exporter.conftest import (
     PASSWORD,
     RecordingObserver,
     StartNode,
@@ -31,6 +30,7 @@ from .conftest import (
     peer,
     sample_state,
 )
+from tests.waiting import until
 
 #: Per-folder API methods (the fan-out bounded by max_concurrency).
 FAN_OUT = ("get_folder_peers", "get_secrets", "get_folder_prefs")
@@ -391,7 +391,7 @@ async def test_a_joiner_with_a_shorter_budget_gives_up_alone(
     config = node_config(sim, "alpha")
     sim.state.faults.delay = 0.6
     owner = asyncio.create_task(scraper.scrape([config], timeout=5.0))
-    await asyncio.sleep(0.05)  # real time: let the owner's fetch start
+    await until(lambda: sim.requests_in_flight > 0, "the owner's fetch at the node")
     started = time.perf_counter()
     (impatient,) = await scraper.scrape([config], timeout=0.3)
     assert time.perf_counter() - started < 0.6
@@ -411,7 +411,7 @@ async def test_a_joiner_with_a_longer_budget_extends_the_shared_fetch(
     config = node_config(sim, "alpha")
     sim.state.faults.delay = 0.4
     impatient = asyncio.create_task(scraper.scrape([config], timeout=0.25))
-    await asyncio.sleep(0.05)  # real time: let the impatient fetch start
+    await until(lambda: sim.requests_in_flight > 0, "the impatient fetch at the node")
     (patient,) = await scraper.scrape([config], timeout=5.0)
     (short,) = await impatient
     assert (short.up, short.outcome) == (False, Outcome.TIMEOUT)
@@ -465,7 +465,7 @@ async def test_close_cancels_a_fetch_in_flight(sim: SimNode, observer: Recording
     scraper = Scraper(observer=observer)
     sim.state.faults.mode = FaultMode.HANG
     pending = asyncio.create_task(scraper.scrape([node_config(sim, "alpha")], timeout=5.0))
-    await asyncio.sleep(0.1)  # real time: let the requests reach the hanging node
+    await until(lambda: sim.requests_in_flight > 0, "a request at the hanging node")
     started = time.perf_counter()
     await scraper.close()
     (snapshot,) = await pending
@@ -507,7 +507,7 @@ async def test_forget_never_waits_for_a_slow_node(sim: SimNode, scraper: Scraper
     pending = asyncio.create_task(
         scraper.scrape([node_config(sim, "alpha", timeout=1.0)], timeout=5.0)
     )
-    await asyncio.sleep(0.1)  # real time: let the requests reach the hanging node
+    await until(lambda: sim.requests_in_flight > 0, "a request at the hanging node")
     started = time.perf_counter()
     await scraper.forget([])
     assert time.perf_counter() - started < 0.5

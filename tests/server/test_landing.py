@@ -9,8 +9,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from sync_exporter.config import load_config
 from sync_exporter.server import Settings, create_app
 from sync_exporter.simulator.clock import ManualClock
@@ -74,7 +72,6 @@ async def _run(*argv: str) -> str:
     return out.decode()
 
 
-@pytest.mark.slow
 async def test_chromium_renders_the_table_with_the_failing_node_marked(
     harness: Harness, chromium_bin: Path, tmp_path: Path
 ) -> None:
@@ -189,7 +186,6 @@ async def test_problem_texts_are_escaped(harness: Harness, exporter_clock: Manua
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-@pytest.mark.slow
 async def test_chromium_shows_the_demos_problems_above_the_nodes(
     harness: Harness, exporter_clock: ManualClock, chromium_bin: Path, tmp_path: Path
 ) -> None:

@@ -8,38 +8,17 @@ a config a user copies from the README is the config that is tested.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import yaml
 
 from sync_exporter.simulator.state import FaultMode
+from tests.conftest import ServiceStarter
 from tests.server.conftest import Harness, healthy
-
-#: The ``start_service`` fixture (tests/conftest.py).
-ServiceStarter = Callable[..., AbstractAsyncContextManager[asyncio.subprocess.Process]]
-
-README = Path(__file__).parents[2] / "README.md"
-#: Where the README's configs point; replaced by the test exporter's address.
-README_EXPORTER = "localhost:9888"
-
-
-def readme_scrape_configs() -> dict[str, dict[str, Any]]:
-    """Return the README's scrape configs by job name."""
-    blocks = re.findall(r"^```yaml\n(.*?)^```", README.read_text(encoding="utf-8"), re.S | re.M)
-    jobs: dict[str, dict[str, Any]] = {}
-    for block in blocks:
-        data = yaml.safe_load(block)
-        if isinstance(data, dict):
-            for job in data.get("scrape_configs", []):
-                jobs[job["job_name"]] = job
-    assert {"btsync", "btsync-probe"} <= set(jobs), "README must show both scrape configs"
-    return jobs
+from tests.server.readme import README_EXPORTER, readme_scrape_configs
 
 
 def _substitute(job: dict[str, Any], *, exporter: str, targets: list[str]) -> dict[str, Any]:
@@ -84,7 +63,6 @@ async def _wait_for(
     raise AssertionError(f"{promql}: {len(result)} series after 15 s, want {count}")
 
 
-@pytest.mark.slow
 async def test_prometheus_scrapes_both_readme_configs(
     harness: Harness,
     prometheus_bin: Path,

@@ -149,7 +149,6 @@ def test_heading_ids_follow_github() -> None:
     )
 
 
-@pytest.mark.slow
 def test_the_wheel_carries_the_runbook(tmp_path: Path) -> None:
     # Built as pip builds it for a user; read from the wheel, not from this checkout.
     subprocess.run(
@@ -184,7 +183,6 @@ def test_the_wheel_carries_the_runbook(tmp_path: Path) -> None:
     assert set(_alert_anchors(render_rules()).values()) <= _ids(page)
 
 
-@pytest.mark.slow
 async def test_chromium_opens_an_alert_link_at_its_section(
     harness: Harness, chromium_bin: Path, tmp_path: Path
 ) -> None:

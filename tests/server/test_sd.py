@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,9 @@ from sync_exporter.config import load_config
 from sync_exporter.discovery import BadHostError, target_address
 from sync_exporter.server import Settings, create_app
 from sync_exporter.simulator.state import FaultMode
+from tests.conftest import ServiceStarter
 from tests.server.conftest import Harness, fleet_config, healthy, write_config
-from tests.server.test_prometheus import README_EXPORTER, readme_scrape_configs
-
-ServiceStarter = Callable[..., AbstractAsyncContextManager[asyncio.subprocess.Process]]
+from tests.server.readme import README_EXPORTER, readme_scrape_configs
 
 OPERATIONS = Path(__file__).parents[2] / "docs" / "operations.md"
 
@@ -189,7 +188,6 @@ async def _prometheus(
         yield base
 
 
-@pytest.mark.slow
 async def test_prometheus_discovers_every_node_through_the_readme_sd_job(
     harness: Harness,
     prometheus_bin: Path,
@@ -237,7 +235,6 @@ def _prometheus_hashmod(value: str, modulus: int) -> int:
     return int.from_bytes(hashlib.md5(value.encode()).digest()[8:], "big") % modulus  # noqa: S324
 
 
-@pytest.mark.slow
 async def test_two_replicas_share_the_fleet_with_the_documented_hashmod_job(
     harness: Harness,
     prometheus_bin: Path,

@@ -14,8 +14,7 @@ from sync_exporter.simulator import secrets
 from sync_exporter.simulator.fleet import Fleet
 from sync_exporter.simulator.scenario import parse_scenario_text
 from sync_exporter.simulator.state import FaultMode
-
-from .conftest import GuiClient
+from tests.simulator.conftest import GuiClient
 
 FleetFactory = Callable[..., Awaitable[Fleet]]
 Client = Callable[[Fleet, str], Any]

@@ -15,8 +15,7 @@ import pytest
 from sync_exporter.simulator import secrets
 from sync_exporter.simulator.node import SimNode
 from sync_exporter.simulator.state import FaultMode, FolderState, NodeState, PeerState
-
-from .conftest import GuiClient
+from tests.simulator.conftest import GuiClient
 
 # A getsyncfolders answer recorded from a resilio/sync container (public capture in
 # lowlysre/ha-backup-resilio: tests/fixtures/resilio_gui/peer_connected.json), with the

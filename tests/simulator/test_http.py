@@ -19,6 +19,7 @@ import pytest
 
 from sync_exporter.simulator.node import SimNode
 from sync_exporter.simulator.state import FaultMode, FolderState, NodeState, PeerState
+from tests.waiting import until
 
 RW = "A" + "B" * 32
 AUTH = aiohttp.encode_basic_auth("api", "secret")
@@ -120,7 +121,10 @@ async def test_non_utf8_percent_bytes_are_a_missing_folder(sim_api: Any) -> None
 
 
 async def test_raw_unencoded_dir_is_accepted(sim_api: Any, tmp_path: Path) -> None:
-    """Clients that concatenate URLs (notes 4.12) send '/', ':', '[', '{' unescaped."""
+    """Clients that concatenate URLs send '/', ':', '[', '{' unescaped.
+
+    (docs/sync-api.md, "API v1 quirks".)
+    """
     target = tmp_path / "raw[1]{x}:y"
     target.mkdir()
     reply = await sim_api.get(f"/api?method=add_folder&dir={target}&secret={RW}")
@@ -251,7 +255,7 @@ async def test_stop_releases_hanging_requests(
     node = await make_node()
     node.state.faults.mode = FaultMode.HANG
     pending = asyncio.create_task(client_for(node).call("get_version"))
-    await asyncio.sleep(0.1)
+    await until(lambda: node.requests_in_flight > 0, "the request hanging at the node")
     started = time.monotonic()
     await node.stop()
     assert time.monotonic() - started < 2
@@ -346,7 +350,7 @@ async def test_file_name_not_utf8_goes_out_raw(sim_api: Any, latin1_share: Path)
 async def test_set_down_cuts_hanging_requests(sim_node: SimNode, sim_api: Any) -> None:
     sim_node.state.faults.mode = FaultMode.HANG
     pending = asyncio.create_task(sim_api.call("get_version"))
-    await asyncio.sleep(0.1)
+    await until(lambda: sim_node.requests_in_flight > 0, "the request hanging at the node")
     await sim_node.set_down(True)
     with pytest.raises(aiohttp.ClientError):
         await asyncio.wait_for(pending, 5)
