@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sync_exporter.dashboards.inspect import PanelQuery, load, panel_queries
+from tests.dashboards.inspect import PanelQuery, load, panel_queries
 
 GRAFANA_DIR = Path(__file__).resolve().parents[2] / "grafana"
 

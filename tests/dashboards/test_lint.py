@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sync_exporter.dashboards import build_all
-from sync_exporter.dashboards.inspect import PanelQuery, field_refs, table_columns, variables_used
+from tests.dashboards.inspect import PanelQuery, field_refs, table_columns, variables_used
 
 GRAFANA_DIR = Path(__file__).resolve().parents[2] / "grafana"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

@@ -30,11 +30,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from sync_exporter.config import load_config
-from sync_exporter.dashboards.inspect import PanelQuery, grafana_regex, substitute
 from sync_exporter.server import Settings, create_app
 from sync_exporter.simulator.clock import ManualClock
 from sync_exporter.simulator.fleet import Fleet
 from tests.conftest import ServiceStarter
+from tests.dashboards.inspect import PanelQuery, grafana_regex, substitute
 
 ALERT_RULES = Path(__file__).resolve().parents[2] / "alerts" / "btsync.rules.yml"
 JOB = "btsync"  # the README's job name, which the alert rules select

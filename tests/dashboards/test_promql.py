@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sync_exporter.dashboards.inspect import PanelQuery, substitute
+from tests.dashboards.inspect import PanelQuery, substitute
 
 ALL = {"job": ".+", "node": ".+", "folder": ".+"}
 RATE_INTERVAL = "1m"

@@ -1,9 +1,10 @@
 """Read dashboard JSON back: every query, what its presentation needs, and Grafana's substitution.
 
-The tests (and anyone checking a dashboard against a live Prometheus) need the same view
-of a dashboard that Grafana has: which queries each panel sends, which labels its legend
-or table columns read, and what the query text becomes once variables are filled in.
-It works on the JSON, not on the builder's objects, so it checks what users import.
+The dashboard tests need the view of a dashboard that Grafana has: which queries each
+panel sends, which labels its legend or table columns read, and what the query text
+becomes once variables are filled in. It works on the JSON, not on the builder's
+objects, so it checks what users import. (Test support: it lives here, not in the
+package, which has no use for it.)
 """
 
 from __future__ import annotations
