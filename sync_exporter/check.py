@@ -25,12 +25,11 @@ from typing import TextIO
 from sync_exporter.config import (
     Config,
     ConfigError,
-    failure_report,
     format_duration,
     load_config,
     parse_duration,
 )
-from sync_exporter.exporter_cli import DEFAULT_CONFIG_FILE
+from sync_exporter.exporter_cli import DEFAULT_CONFIG_FILE, failure_report
 from sync_exporter.logs import LOG_LEVELS, setup_logging
 from sync_exporter.model import NodeSnapshot, Outcome
 from sync_exporter.problems import Problem, connected, find_problems

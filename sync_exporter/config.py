@@ -14,11 +14,10 @@ import os
 import re
 import ssl
 import stat
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from sync_exporter.credentials import (
@@ -46,8 +45,6 @@ __all__ = [
     "Password",
     "SecretUnavailableError",
     "TLSConfig",
-    "check_config_file",
-    "failure_report",
     "format_duration",
     "load_config",
     "parse_config",
@@ -770,24 +767,3 @@ def read_config_file(path: Path) -> str:
         ) from None
     except UnicodeDecodeError:
         raise ConfigError(["the file is not UTF-8 text"], source=str(path)) from None
-
-
-def failure_report(path: Path, error: ConfigError) -> str:
-    """Return the lines ``--config.check`` and ``check`` print for an invalid config."""
-    count = len(error.errors)
-    lines = [f"FAILED: {path} has {count} error{'s' if count != 1 else ''}:"]
-    lines.extend(f"  {message}" for message in error.errors)
-    return "\n".join(lines)
-
-
-def check_config_file(path: Path, out: TextIO = sys.stdout) -> int:
-    """Validate ``path`` for ``--config.check``: print the verdict, return 0 or 2."""
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(failure_report(path, exc), file=out)
-        return 2
-    names = ", ".join(node.name for node in config.nodes)
-    count = len(config.nodes)
-    print(f"SUCCESS: {path} is valid: {count} node{'s' if count != 1 else ''} ({names})", file=out)
-    return 0

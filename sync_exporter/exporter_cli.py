@@ -15,11 +15,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from aiohttp import web
 
 from sync_exporter import __version__
 from sync_exporter.logs import LOG_FORMATS, LOG_LEVELS
+
+if TYPE_CHECKING:
+    from sync_exporter.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +142,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def failure_report(path: Path, error: ConfigError) -> str:
+    """Return the lines ``--config.check`` and ``check`` print for an invalid config."""
+    count = len(error.errors)
+    lines = [f"FAILED: {path} has {count} error{'s' if count != 1 else ''}:"]
+    lines.extend(f"  {message}" for message in error.errors)
+    return "\n".join(lines)
+
+
+def check_config_file(path: Path, out: TextIO = sys.stdout) -> int:
+    """Validate ``path`` for ``--config.check``: print the verdict, return 0 or 2."""
+    from sync_exporter.config import ConfigError, load_config
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(failure_report(path, exc), file=out)
+        return 2
+    names = ", ".join(node.name for node in config.nodes)
+    count = len(config.nodes)
+    print(f"SUCCESS: {path} is valid: {count} node{'s' if count != 1 else ''} ({names})", file=out)
+    return 0
+
+
+def check_web_config_file(path: Path, out: TextIO) -> int:
+    """Validate ``path`` for ``--config.check --web.config.file``: print, return 0 or 2."""
+    from sync_exporter.webconfig import load_web_config
+
+    try:
+        web = load_web_config(path)
+    except ConfigError as exc:
+        print(failure_report(path, exc), file=out)
+        return 2
+    users = len(web.basic_auth_users)
+    tls = "plain HTTP" if web.tls is None else f"TLS, client_auth_type {web.tls.client_auth_type}"
+    auth = f"basic auth for {users} user{'s' if users != 1 else ''}" if users else "no basic auth"
+    print(f"SUCCESS: {path} is a valid web config: {tls}, {auth}", file=out)
+    return 0
+
+
 def main(argv: Sequence[str]) -> int:
     """Run the exporter until SIGTERM/SIGINT; return the process exit code.
 
@@ -149,9 +192,9 @@ def main(argv: Sequence[str]) -> int:
     except SystemExit as exc:  # argparse exits on --help, --version and bad flags
         return exc.code if isinstance(exc.code, int) else 2
 
-    from sync_exporter.config import ConfigError, check_config_file, load_config
+    from sync_exporter.config import ConfigError, load_config
     from sync_exporter.logs import setup_logging
-    from sync_exporter.webconfig import ServerTLS, WebConfig, check_web_config_file, load_web_config
+    from sync_exporter.webconfig import ServerTLS, WebConfig, load_web_config
 
     config_file: Path = args.config_file
     web_config_file: Path | None = args.web_config_file

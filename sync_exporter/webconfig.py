@@ -21,13 +21,11 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
 
 from sync_exporter.config import (
     ConfigError,
     FrozenMapping,
     Validator,
-    failure_report,
     read_config_file,
 )
 from sync_exporter.yaml_tree import INVALID, describe, key_path, read_yaml
@@ -506,17 +504,3 @@ def prepare_reload(path: Path, serving_tls: bool) -> tuple[WebConfig, ssl.SSLCon
             ],
             source=str(path),
         ) from None
-
-
-def check_web_config_file(path: Path, out: TextIO) -> int:
-    """Validate ``path`` for ``--config.check --web.config.file``: print, return 0 or 2."""
-    try:
-        web = load_web_config(path)
-    except ConfigError as exc:
-        print(failure_report(path, exc), file=out)
-        return 2
-    users = len(web.basic_auth_users)
-    tls = "plain HTTP" if web.tls is None else f"TLS, client_auth_type {web.tls.client_auth_type}"
-    auth = f"basic auth for {users} user{'s' if users != 1 else ''}" if users else "no basic auth"
-    print(f"SUCCESS: {path} is a valid web config: {tls}, {auth}", file=out)
-    return 0

@@ -18,12 +18,12 @@ from sync_exporter.config import (
     NodeConfig,
     SecretUnavailableError,
     TLSConfig,
-    check_config_file,
     format_duration,
     load_config,
     parse_config,
     parse_duration,
 )
+from sync_exporter.exporter_cli import check_config_file
 
 TESTDATA = Path(__file__).parent / "testdata"
 EXAMPLE = Path(__file__).parents[2] / "examples" / "config.yml"
