@@ -18,19 +18,8 @@ from urllib.parse import quote
 from yarl import URL
 
 from sync_exporter.config import NodeConfig
-from sync_exporter.model import NodeSnapshot, Outcome
+from sync_exporter.model import NodeSnapshot
 from sync_exporter.problems import Kind, Problem, connected
-
-#: What to check first for each failure, in plain words.
-OUTCOME_HINTS: dict[str, str] = {
-    Outcome.TIMEOUT: "no answer before the deadline: is the node slow or hanging?",
-    Outcome.CONNECT_ERROR: "is Sync running? check the address, the firewall and TLS",
-    Outcome.AUTH_ERROR: "login refused: check webui.login and the password",
-    Outcome.API_DISABLED: "the API is off: set webui.api_key in the node's config",
-    Outcome.HTTP_ERROR: "the node (or a proxy in front of it) answered with an HTTP error",
-    Outcome.INVALID_RESPONSE: "the answer was not what a Sync node sends: a proxy?",
-    Outcome.API_ERROR: "the Sync API reported an error",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +107,7 @@ def _cells(snap: NodeSnapshot | None, now: float) -> _Cells:
             folders=str(len(snap.folders)),
             peers=str(len(peers)),
         )
-    hint = OUTCOME_HINTS.get(snap.outcome or "", "")
+    hint = snap.outcome.hint if snap.outcome is not None else ""
     error = (
         f'<span class="reason">{escape(snap.outcome or "failed")}</span>: '
         f'<span class="error">{escape(snap.error or "")}</span>'

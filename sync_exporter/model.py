@@ -30,6 +30,25 @@ class Outcome(StrEnum):
     INVALID_RESPONSE = "invalid_response"  # not JSON, not UTF-8, truncated, wrong shape
     API_ERROR = "api_error"  # a JSON error body ({"error": N} / {"result": N}) inside a 200
 
+    @property
+    def hint(self) -> str:
+        """What to check first for this failure, in plain words ("" for success).
+
+        The one place a failure is explained to a user (the landing page shows it).
+        """
+        return _OUTCOME_HINTS.get(self, "")
+
+
+_OUTCOME_HINTS: dict[Outcome, str] = {
+    Outcome.TIMEOUT: "no answer before the deadline: is the node slow or hanging?",
+    Outcome.CONNECT_ERROR: "is Sync running? check the address, the firewall and TLS",
+    Outcome.AUTH_ERROR: "login refused: check webui.login and the password",
+    Outcome.API_DISABLED: "the API is off: set webui.api_key in the node's config",
+    Outcome.HTTP_ERROR: "the node (or a proxy in front of it) answered with an HTTP error",
+    Outcome.INVALID_RESPONSE: "the answer was not what a Sync node sends: a proxy?",
+    Outcome.API_ERROR: "the Sync API reported an error",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class PeerSnapshot:

@@ -18,7 +18,6 @@ import pytest
 from sync_exporter.config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     ConfigError,
-    check_config_file,
     parse_config,
     parse_size,
 )
@@ -27,6 +26,7 @@ from sync_exporter.credentials import (
     FilePassword,
     SecretUnavailableError,
 )
+from sync_exporter.exporter_cli import check_config_file
 
 SECRET = "hunter2-never-shown"
 
