@@ -4,12 +4,12 @@ Every problem in a file is found in one pass and reported together, each message
 prefixed with the key path it is about (``nodes[2].url: ...``), so a user fixes a config
 in one round instead of one error per restart. No message ever quotes a password: values
 are echoed only for keys that cannot hold one. ``docs/configuration.md`` is the reference
-for users; this module is its implementation.
+for users; this module is its schema over the document kernel
+(:mod:`sync_exporter.document`), which reads the YAML and the common field types.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import ssl
@@ -26,7 +26,17 @@ from sync_exporter.credentials import (
     Password,
     SecretUnavailableError,
 )
-from sync_exporter.yaml_tree import INVALID, describe, key_path, read_yaml
+from sync_exporter.document import (
+    INVALID,
+    DocumentError,
+    Fields,
+    Schema,
+    describe,
+    key_path,
+    parse_duration,
+    read_document,
+    show,
+)
 
 __all__ = [
     "API_CHOICES",
@@ -76,17 +86,11 @@ _K = TypeVar("_K")
 _V = TypeVar("_V")
 
 
-class ConfigError(Exception):
+class ConfigError(DocumentError):
     """The configuration is invalid; ``errors`` lists every problem with its key path.
 
     ``source`` (optional) names the file; ``str()`` then prefixes each line with it.
     """
-
-    def __init__(self, errors: list[str], *, source: str | None = None) -> None:
-        lines = errors if source is None else [f"{source}: {e}" for e in errors]
-        super().__init__("\n".join(lines))
-        self.errors = errors
-        self.source = source
 
 
 class FrozenMapping(Mapping[_K, _V]):
@@ -173,38 +177,7 @@ class Config:
 
 # --------------------------------------------------------------------------- durations
 
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+", re.ASCII)
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)", re.ASCII)
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_NUMBER = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
-_DIGITS = re.compile(r"[0-9]+")
-
-
-def parse_duration(value: object) -> float:
-    """Return ``value`` in seconds: ``"8s"``, ``"500ms"``, ``"1m30s"``, ``"2h"`` or a number.
-
-    Raises ValueError with a message fit for users when the value is not a positive duration.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"must be a duration like 8s, 500ms or 1m, not {describe(value)}")
-    if isinstance(value, str):
-        text = value.strip()
-        if _NUMBER.fullmatch(text):
-            seconds = float(text)
-        elif _DURATION.fullmatch(text):
-            seconds = sum(
-                float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text)
-            )
-        else:
-            raise ValueError(
-                f'"{value}" is not a duration: use a number with ms, s, m or h '
-                "(8s, 500ms, 1m30s) or a plain number of seconds"
-            )
-    else:
-        seconds = float(value)
-    if not seconds > 0 or seconds == float("inf"):
-        raise ValueError("must be a positive duration")
-    return seconds
+# parse_duration is the kernel's, the one grammar of every document.
 
 
 def format_duration(seconds: float) -> str:
@@ -249,13 +222,13 @@ def parse_size(value: object) -> int:
             return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
     raise ValueError(
         f"must be a size in bytes, like 33554432 or 32MiB (units B, KB, KiB, MB, MiB, GB, "
-        f"GiB), not {_show(value)}"
+        f"GiB), not {show(value)}"
     )
 
 
 # --------------------------------------------------------------------------- validation
 
-_ROOT_KEYS = ("defaults", "nodes")
+_ROOT = Schema(optional=("defaults", "nodes"))
 _SHARED_KEYS = (
     "username",
     "password",
@@ -268,12 +241,13 @@ _SHARED_KEYS = (
     "tls",
     "api",
 )
-_NODE_KEYS = ("name", "url", *_SHARED_KEYS, "folders")
-_TLS_KEYS = ("ca_file", "cert_file", "key_file", "insecure_skip_verify")
-_FOLDER_KEYS = ("alias", "exclude")
+_DEFAULTS = Schema(optional=_SHARED_KEYS)
+#: name and url are required, but checked by the node itself (its messages say what to
+#: write), so every key is optional here.
+_NODE = Schema(optional=("name", "url", *_SHARED_KEYS, "folders"))
+_TLS = Schema(optional=("ca_file", "cert_file", "key_file", "insecure_skip_verify"))
+_FOLDER = Schema(optional=("alias", "exclude"))
 _NODE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0")
 
 
 @dataclass(slots=True)
@@ -295,82 +269,12 @@ class _Inherited:
     broken: bool = False
 
 
-class _Validator:
-    """Checks values one key at a time, appending problems to ``errors`` instead of raising."""
+class _Validator(Fields):
+    """The kernel's field readers plus the config's own: paths, URLs, TLS, folders, nodes."""
 
     def __init__(self, base_dir: Path) -> None:
+        super().__init__()
         self.base_dir = base_dir
-        self.errors: list[str] = []
-
-    def error(self, path: str, message: str) -> None:
-        self.errors.append(f"{path or 'top level'}: {message}")
-
-    def mapping(self, value: object, path: str, allowed: tuple[str, ...]) -> dict[str, object]:
-        """Return ``value`` as a dict, reporting unknown keys (with a suggestion) and bad types."""
-        if value is None or value is INVALID:
-            return {}
-        if not isinstance(value, dict):
-            self.error(path, f"must be a mapping, not {describe(value)}")
-            return {}
-        for key in value:
-            if key not in allowed:
-                near = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"did you mean {near[0]}?" if near else f"allowed: {', '.join(allowed)}"
-                self.error(key_path(path, key), f"unknown key ({hint})")
-        return {k: v for k, v in value.items() if k in allowed}
-
-    def string(self, value: object, path: str, *, secret: bool = False) -> str | None:
-        """Return a non-empty string; messages about ``secret`` values never show them."""
-        if value is INVALID:
-            return None
-        if not isinstance(value, str):
-            hint = " (quote it)" if isinstance(value, int | float | bool) else ""
-            self.error(path, f"must be a string{hint}, not {describe(value)}")
-            return None
-        if not value.strip():
-            self.error(path, "is empty")
-            return None
-        if not secret and any(ord(c) < 32 or ord(c) == 127 for c in value):
-            self.error(path, "contains control characters")
-            return None
-        return value
-
-    def boolean(self, value: object, path: str) -> bool | None:
-        """Return a YAML boolean, or "true"/"false" text (what a ${VAR} expands to)."""
-        if value is INVALID:
-            return None
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-            return value.strip().lower() in _TRUE
-        self.error(path, f"must be true or false, not {_show(value)}")
-        return None
-
-    def positive_int(self, value: object, path: str) -> int | None:
-        """Return an integer >= 1 (digits in a string are accepted for ${VAR})."""
-        if value is INVALID:
-            return None
-        number: int | None = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
-            number = int(value.strip())
-        if number is None:
-            self.error(path, f"must be a whole number, not {_show(value)}")
-            return None
-        if number < 1:
-            self.error(path, f"must be at least 1, not {number}")
-            return None
-        return number
-
-    def choice(self, value: object, path: str, choices: tuple[str, ...]) -> str | None:
-        """Return one of ``choices`` (case-insensitive), naming them all when it is not."""
-        if value is INVALID:
-            return None
-        if isinstance(value, str) and value.strip().lower() in choices:
-            return value.strip().lower()
-        self.error(path, f"must be one of {', '.join(choices)}, not {_show(value)}")
-        return None
 
     def size(self, value: object, path: str, minimum: int) -> int | None:
         """Return a byte size of at least ``minimum`` (see :func:`parse_size`)."""
@@ -385,15 +289,6 @@ class _Validator:
             self.error(path, f"must be at least {minimum} bytes ({minimum >> 10}KiB)")
             return None
         return size
-
-    def duration(self, value: object, path: str) -> float | None:
-        if value is INVALID:
-            return None
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            self.error(path, str(exc))
-            return None
 
     def path(self, value: object, path: str) -> Path | None:
         """Return ``value`` as an absolute path, relative ones taken from the config's folder."""
@@ -456,7 +351,7 @@ class _Validator:
         return text.rstrip("/")
 
     def tls(self, value: object, path: str) -> TLSConfig | None:
-        block = self.mapping(value, path, _TLS_KEYS)
+        block = self.mapping(value, path, _TLS)
         if value is INVALID or (value is not None and not isinstance(value, dict)):
             return None
         before = len(self.errors)
@@ -510,7 +405,7 @@ class _Validator:
             if not folder.strip():
                 self.error(here, "folder path is empty")
                 continue
-            block = self.mapping(settings, here, _FOLDER_KEYS)
+            block = self.mapping(settings, here, _FOLDER)
             if settings is INVALID or (settings is not None and not isinstance(settings, dict)):
                 continue
             if not settings:
@@ -593,7 +488,7 @@ class _Validator:
             self.error(path, f"must be a mapping with name and url, not {describe(value)}")
             return None
         before = len(self.errors)
-        block = self.mapping(value, path, _NODE_KEYS)
+        block = self.mapping(value, path, _NODE)
         name = None
         if "name" not in block:
             self.error(f"{path}.name", "missing (the node label, e.g. nas)")
@@ -661,15 +556,6 @@ def _first(*values: _V | None) -> _V:
     return next(v for v in values if v is not None)
 
 
-def _show(value: object) -> str:
-    """Quote a short scalar for a message; anything else is named by its type only."""
-    if isinstance(value, str) and len(value) <= 40:
-        return f'"{value}"'
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return describe(value)
-
-
 def _strip_userinfo(url: str) -> str:
     """Drop anything before ``@`` in the authority so a password in a URL is never shown."""
     scheme, sep, rest = url.partition("://")
@@ -700,18 +586,18 @@ def parse_config(text: str, *, source: str, env: Mapping[str, str], base_dir: Pa
     ``env`` supplies ``${VAR}`` values and ``base_dir`` anchors relative paths.
     """
     check = _Validator(base_dir)
-    tree = read_yaml(text, env, check.errors)
+    tree = read_document(text, check.errors, env)
     if tree is None:
         if not check.errors:
             check.error("", "the file is empty: it needs a nodes list")
         raise ConfigError(check.errors, source=source)
-    root = check.mapping(tree, "", _ROOT_KEYS)
+    root = check.mapping(tree, "", _ROOT)
     if not isinstance(tree, dict):
         raise ConfigError(check.errors, source=source)
     defaults = _Inherited()
     if "defaults" in root:
         before = len(check.errors)
-        block = check.mapping(root["defaults"], "defaults", (*_SHARED_KEYS,))
+        block = check.mapping(root["defaults"], "defaults", _DEFAULTS)
         defaults = check.shared(block, "defaults")
         if "tls" in block:
             defaults.tls = check.tls(block["tls"], "defaults.tls")

@@ -85,7 +85,7 @@ def expand_env(value: str, env: Mapping[str, str]) -> tuple[str | None, str | No
 class _Converter:
     """Turns one composed YAML document into dicts, lists and scalars, collecting errors."""
 
-    def __init__(self, env: Mapping[str, str], errors: list[str]) -> None:
+    def __init__(self, env: Mapping[str, str] | None, errors: list[str]) -> None:
         self._env = env
         self._errors = errors
         self._constructor = yaml.SafeLoader("")
@@ -157,7 +157,7 @@ class _Converter:
             # e.g. a date-like 2026-13-45: PyYAML's own message would quote the value.
             self._errors.append(f"{path or 'top level'}: invalid {node.tag.rsplit(':', 1)[-1]}")
             return INVALID
-        if isinstance(value, str) and not is_key:
+        if isinstance(value, str) and not is_key and self._env is not None:
             expanded, error = expand_env(value, self._env)
             if error is not None:
                 self._errors.append(f"{path}: {error}")
@@ -295,10 +295,11 @@ def yaml_error_message(exc: yaml.YAMLError) -> str:
     return f"invalid YAML: {type(exc).__name__}"
 
 
-def read_yaml(text: str, env: Mapping[str, str], errors: list[str]) -> object:
+def read_yaml(text: str, env: Mapping[str, str] | None, errors: list[str]) -> object:
     """Parse one YAML document into plain values, appending every problem to ``errors``.
 
-    Syntax errors carry line and column but never the offending line's text.
+    ``env`` supplies ``${VAR}`` values; None expands nothing. Syntax errors carry line
+    and column but never the offending line's text.
     """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)

@@ -32,7 +32,9 @@ ENV = {"SYNC_PASSWORD": "env-secret-value"}
 SECRETS = ("literal-secret-value", "env-secret-value", "file-secret-value", "url-secret-value")
 
 D = str(TESTDATA)
-DURATION_HINT = "use a number with ms, s, m or h (8s, 500ms, 1m30s) or a plain number of seconds"
+DURATION_HINT = (
+    "use a number with ms, s, m, h, d or w (8s, 500ms, 1m30s, 7d) or a plain number of seconds"
+)
 
 SURROGATE = (
     "holds a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape, or an environment variable "
@@ -367,6 +369,8 @@ def test_load_config_unreadable_or_not_utf8(tmp_path: Path) -> None:
         ("1m", 60.0),
         ("1m30s", 90.0),
         ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("1w", 604800.0),
         ("1.5s", 1.5),
         ("10", 10.0),
         (3, 3.0),
