@@ -2,7 +2,8 @@
 
 Users change these in ``alerts/config.yml`` and regenerate the rules instead of editing
 PromQL by hand (the monitoring-mixin way: selectors and thresholds are configuration).
-Loading is strict, like the exporter's own config: unknown keys, bad durations and bad
+Loading is strict, on the same document kernel as the exporter's config
+(:mod:`sync_exporter.document`): duplicate and unknown keys, bad durations and bad
 severities are all reported at once, each with its key path, so a typo never silently
 falls back to a default.
 """
@@ -10,15 +11,13 @@ falls back to a default.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from sync_exporter.yaml_tree import yaml_error_message
+from sync_exporter import document
+from sync_exporter.document import INVALID, DocumentError, Fields, Schema, read_document
 
 __all__ = [
     "ALERT_NAMES",
@@ -36,9 +35,7 @@ __all__ = [
 #: The severities the monitoring-mixin guidelines allow (critical pages, warning tickets).
 SEVERITIES = ("critical", "warning", "info")
 
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-_DURATION = re.compile(r"(?:\d+(?:ms|s|m|h|d|w))+")
-_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _MATCHER = (
     r"""\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*"""
@@ -47,22 +44,19 @@ _MATCHER = (
 _MATCHERS = re.compile(f"{_MATCHER}(?:,{_MATCHER})*")
 
 
-class TunablesError(ValueError):
+class TunablesError(DocumentError, ValueError):
     """The tunables are invalid; ``errors`` lists every problem with its key path."""
 
-    def __init__(self, errors: list[str], *, source: str | None = None) -> None:
-        lines = errors if source is None else [f"{source}: {e}" for e in errors]
-        super().__init__("\n".join(lines))
-        self.errors = errors
 
+def parse_duration(value: object) -> int:
+    """Return a positive duration (``90s``, ``2h``, ``1h30m``, ``7d``, ``90``) in milliseconds.
 
-def parse_duration(text: str) -> int:
-    """Return a Prometheus duration (``90s``, ``2h``, ``1h30m``, ``500ms``) in milliseconds."""
-    if not _DURATION.fullmatch(text):
-        raise ValueError(f'"{text}" is not a Prometheus duration (like 30s, 15m, 2h, 1d)')
-    millis = sum(int(n) * _UNIT_MS[u] for n, u in _PART.findall(text))
+    The grammar is every document's (:func:`sync_exporter.document.parse_duration`); the
+    rules are written with whole milliseconds, Prometheus' resolution.
+    """
+    millis = round(document.parse_duration(value) * 1000)
     if millis <= 0:
-        raise ValueError(f'"{text}" must be longer than zero')
+        raise ValueError("must be a positive duration")
     return millis
 
 
@@ -192,50 +186,52 @@ def default_tunables() -> Tunables:
     return Tunables()
 
 
-_TOP_KEYS = (
-    "selector",
-    "comparable_copies",
-    "runbook_url",
-    "change_window",
-    "change_memory",
-    "labels",
-    "alerts",
+#: The schema of the document: its top-level keys. Each alert's keys are its own
+#: (see :func:`_alert_schema`), so only the knobs an alert uses can be set.
+_TOP = Schema(
+    optional=(
+        "selector",
+        "comparable_copies",
+        "runbook_url",
+        "change_window",
+        "change_memory",
+        "labels",
+        "alerts",
+    )
 )
+_ALERTS = Schema(optional=ALERT_NAMES)
 
 
-class _Checker:
-    """Collects problems instead of stopping at the first one."""
+def _alert_schema(base: AlertSettings) -> Schema:
+    optional = ["enabled", "severity", "for"]
+    if base.window_ms is not None:
+        optional.append("window")
+    if base.max_age_ms is not None:
+        optional.append("max_age")
+    if base.horizon_ms is not None:
+        optional.append("horizon")
+    return Schema(optional=tuple(optional))
 
-    def __init__(self) -> None:
-        self.errors: list[str] = []
 
-    def mapping(self, value: object, path: str, allowed: tuple[str, ...]) -> dict[str, object]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.errors.append(f"{path}: must be a mapping, not {type(value).__name__}")
-            return {}
-        for key in value:
-            if key not in allowed:
-                near = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"did you mean {near[0]}?" if near else f"allowed: {', '.join(allowed)}"
-                self.errors.append(f"{path}.{key}: unknown key ({hint})".lstrip("."))
-        return {str(k): v for k, v in value.items() if k in allowed}
+class _Checker(Fields):
+    """The kernel's readers plus the tunables' own: PromQL matchers, milliseconds."""
 
     def text(self, value: object, path: str) -> str | None:
+        if value is INVALID:
+            return None
         if not isinstance(value, str) or not value.strip():
-            self.errors.append(f"{path}: must be a non-empty string")
+            self.error(path, "must be a non-empty string")
             return None
         return value.strip()
 
-    def duration(self, value: object, path: str) -> int | None:
-        if not isinstance(value, str):
-            self.errors.append(f"{path}: must be a duration like 15m, not {value!r}")
+    def millis(self, value: object, path: str) -> int | None:
+        """Return a positive duration in milliseconds."""
+        if value is INVALID:
             return None
         try:
             return parse_duration(value)
         except ValueError as exc:
-            self.errors.append(f"{path}: {exc}")
+            self.error(path, str(exc))
             return None
 
     def matchers(self, value: object, path: str) -> str | None:
@@ -256,27 +252,20 @@ class _Checker:
 
 def _parse_alert(check: _Checker, name: str, value: object, base: AlertSettings) -> AlertSettings:
     path = f"alerts.{name}"
-    allowed = ["enabled", "severity", "for"]
-    if base.window_ms is not None:
-        allowed.append("window")
-    if base.max_age_ms is not None:
-        allowed.append("max_age")
-    if base.horizon_ms is not None:
-        allowed.append("horizon")
-    block = check.mapping(value, path, tuple(allowed))
+    block = check.mapping(value, path, _alert_schema(base))
     settings = base
     if "enabled" in block:
         if isinstance(block["enabled"], bool):
             settings = dataclasses.replace(settings, enabled=block["enabled"])
-        else:
-            check.errors.append(f"{path}.enabled: must be true or false")
+        elif block["enabled"] is not INVALID:
+            check.error(f"{path}.enabled", "must be true or false")
     if "severity" in block:
         if block["severity"] in SEVERITIES:
             settings = dataclasses.replace(settings, severity=str(block["severity"]))
-        else:
-            check.errors.append(f"{path}.severity: must be one of {', '.join(SEVERITIES)}")
+        elif block["severity"] is not INVALID:
+            check.error(f"{path}.severity", f"must be one of {', '.join(SEVERITIES)}")
     durations = {
-        key: check.duration(block[key], f"{path}.{key}")
+        key: check.millis(block[key], f"{path}.{key}")
         for key in ("for", "window", "max_age", "horizon")
         if key in block
     }
@@ -290,6 +279,8 @@ def _parse_alert(check: _Checker, name: str, value: object, base: AlertSettings)
 
 
 def _parse_labels(check: _Checker, value: object) -> dict[str, str] | None:
+    if value is INVALID:
+        return None
     if not isinstance(value, dict):
         check.errors.append("labels: must be a mapping of label name to value")
         return None
@@ -312,18 +303,17 @@ def _parse_labels(check: _Checker, value: object) -> dict[str, str] | None:
 def parse_tunables(text: str, *, source: str = "<tunables>") -> Tunables:
     """Return the tunables a YAML document sets over the defaults; raise TunablesError."""
     check = _Checker()
-    try:
-        tree = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TunablesError([yaml_error_message(exc)], source=source) from None
-    root = check.mapping(tree, "", _TOP_KEYS)
+    tree = read_document(text, check.errors)
+    if check.errors and tree is None:
+        raise TunablesError(check.errors, source=source)
+    root = check.mapping(tree, "", _TOP)
     base = default_tunables()
 
     def matchers(key: str, default: str) -> str:
         return (check.matchers(root[key], key) if key in root else None) or default
 
     def duration(key: str, default: int) -> int:
-        return (check.duration(root[key], key) if key in root else None) or default
+        return (check.millis(root[key], key) if key in root else None) or default
 
     selector = matchers("selector", base.selector)
     comparable = matchers("comparable_copies", base.comparable_copies)
@@ -336,7 +326,7 @@ def parse_tunables(text: str, *, source: str = "<tunables>") -> Tunables:
     labels = _parse_labels(check, root["labels"]) if "labels" in root else None
     alerts = dict(base.alerts)
     if "alerts" in root:
-        for name, value in check.mapping(root["alerts"], "alerts", ALERT_NAMES).items():
+        for name, value in check.mapping(root["alerts"], "alerts", _ALERTS).items():
             alerts[name] = _parse_alert(check, name, value, base.alerts[name])
     tunables = Tunables(
         selector=selector,

@@ -21,6 +21,7 @@ from sync_exporter.alerting import (
     write_demo_rules,
 )
 from sync_exporter.alerting.__main__ import main
+from sync_exporter.document import DURATION_HINT
 
 _SELECTOR = re.compile(r"\b(up|btsync_[a-z_]+)(\{[^}]*\})?(?![a-z_:(])")
 
@@ -102,13 +103,13 @@ def test_every_mistake_is_reported_at_once_with_its_key_path() -> None:
     assert caught.value.errors == [
         "selectr: unknown key (did you mean selector?)",
         "comparable_copies: write only the matchers, without braces or backticks",
-        'change_window: "5 minutes" is not a Prometheus duration (like 30s, 15m, 2h, 1d)',
+        f'change_window: "5 minutes" is not a duration: {DURATION_HINT}',
         "labels.severity: set by the rules themselves",
         "labels.bad-name: not a valid label name",
         "labels.team: must be a string (quote it)",
         "alerts.BTSyncNodeDwn: unknown key (did you mean BTSyncNodeDown?)",
         "alerts.BTSyncNodeDown.severity: must be one of critical, warning, info",
-        'alerts.BTSyncNodeDown.for: "0s" must be longer than zero',
+        "alerts.BTSyncNodeDown.for: must be a positive duration",
         "alerts.BTSyncFolderError.window: unknown key (allowed: enabled, severity, for)",
     ]
 
@@ -117,7 +118,7 @@ def test_every_mistake_is_reported_at_once_with_its_key_path() -> None:
     ("text", "message"),
     [
         ("[1, 2", "line 1, column 6: inside a [...] list"),
-        ("- a list", ": must be a mapping, not list"),
+        ("- a list", "top level: must be a mapping, not a list"),
         ("alerts: {BTSyncNodeDown: {enabled: maybe}}", "enabled: must be true or false"),
         ("selector: 42", "selector: must be a non-empty string"),
         ("""selector: 'job="a",'""", "is not a comma-separated list of label matchers"),
@@ -185,9 +186,7 @@ def test_cli_writes_checks_and_refuses_bad_tunables(
     bad.write_text("alerts: {BTSyncNodeDown: {for: soon}}\n", encoding="utf-8")
     before = out.read_text(encoding="utf-8")
     assert main(["--config", str(bad), "--output", str(out)]) == 2
-    assert 'alerts.BTSyncNodeDown.for: "soon" is not a Prometheus duration' in (
-        capsys.readouterr().err
-    )
+    assert 'alerts.BTSyncNodeDown.for: "soon" is not a duration' in (capsys.readouterr().err)
     assert out.read_text(encoding="utf-8") == before
     assert main(["--config", str(tmp_path / "missing.yml")]) == 2
     assert "cannot read" in capsys.readouterr().err
@@ -202,3 +201,10 @@ def test_module_runs_as_a_script(rules_file: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_duplicate_key_is_refused_not_silently_replaced() -> None:
+    # The second selector used to win without a word, although loading promises strictness.
+    with pytest.raises(TunablesError) as caught:
+        parse_tunables("selector: 'job=\"a\"'\nalerts: {}\nselector: 'job=\"b\"'\n")
+    assert caught.value.errors == ["selector: duplicate key (line 1 and line 3)"]
