@@ -21,8 +21,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
-import yaml
-
+from sync_exporter import document
+from sync_exporter.document import (
+    DocumentError,
+    Fields,
+    Schema,
+    describe,
+    key_path,
+    read_document,
+)
 from sync_exporter.simulator.secrets import FolderType
 from sync_exporter.simulator.state import Connection
 
@@ -44,12 +51,8 @@ DEFAULT_VERSION = "1.4.111"
 DEFAULT_OS = "linux"
 
 
-class ScenarioError(Exception):
+class ScenarioError(DocumentError):
     """The scenario is invalid; ``errors`` lists every problem with its key path."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 class EventKind(StrEnum):
@@ -77,28 +80,28 @@ class EventKind(StrEnum):
     EXPIRE_SESSIONS = "expire_sessions"  # every GUI session's next action: {"status": 401}
 
 
-#: Keys each event kind accepts besides ``at`` and ``event``, with whether they are required.
-_EVENT_KEYS: dict[EventKind, dict[str, bool]] = {
-    EventKind.NODE_DOWN: {"node": True},
-    EventKind.NODE_UP: {"node": True},
-    EventKind.SLOW: {"node": True, "delay": True},
-    EventKind.HANG: {"node": True, "methods": False},
-    EventKind.UNAUTHORIZED: {"node": True, "methods": False},
-    EventKind.SERVER_ERROR: {"node": True, "methods": False},
-    EventKind.INVALID_JSON: {"node": True, "methods": False},
-    EventKind.TRUNCATED: {"node": True, "methods": False},
-    EventKind.CLEAR: {"node": True},
-    EventKind.FOLDER_ERROR: {"folder": True, "code": True, "node": False},
-    EventKind.INDEXING_STUCK: {"folder": True, "node": False},
-    EventKind.INDEXING_DONE: {"folder": True, "node": False},
-    EventKind.STALL: {"folder": True},
-    EventKind.RESUME: {"folder": True},
-    EventKind.PEER_JOIN: {"folder": True, "peer": True},
-    EventKind.PEER_LEAVE: {"folder": True, "peer": True},
-    EventKind.REMOVE_FOLDER: {"folder": True, "node": False},
-    EventKind.PAUSE: {"folder": True, "node": False},
-    EventKind.UNPAUSE: {"folder": True, "node": False},
-    EventKind.EXPIRE_SESSIONS: {"node": True},
+#: The keys of each event kind: ``at`` and ``event``, then its own (required ones first).
+_EVENT_KEYS: dict[EventKind, Schema] = {
+    EventKind.NODE_DOWN: Schema(("at", "event", "node")),
+    EventKind.NODE_UP: Schema(("at", "event", "node")),
+    EventKind.SLOW: Schema(("at", "event", "node", "delay")),
+    EventKind.HANG: Schema(("at", "event", "node"), ("methods",)),
+    EventKind.UNAUTHORIZED: Schema(("at", "event", "node"), ("methods",)),
+    EventKind.SERVER_ERROR: Schema(("at", "event", "node"), ("methods",)),
+    EventKind.INVALID_JSON: Schema(("at", "event", "node"), ("methods",)),
+    EventKind.TRUNCATED: Schema(("at", "event", "node"), ("methods",)),
+    EventKind.CLEAR: Schema(("at", "event", "node")),
+    EventKind.FOLDER_ERROR: Schema(("at", "event", "folder", "code"), ("node",)),
+    EventKind.INDEXING_STUCK: Schema(("at", "event", "folder"), ("node",)),
+    EventKind.INDEXING_DONE: Schema(("at", "event", "folder"), ("node",)),
+    EventKind.STALL: Schema(("at", "event", "folder")),
+    EventKind.RESUME: Schema(("at", "event", "folder")),
+    EventKind.PEER_JOIN: Schema(("at", "event", "folder", "peer")),
+    EventKind.PEER_LEAVE: Schema(("at", "event", "folder", "peer")),
+    EventKind.REMOVE_FOLDER: Schema(("at", "event", "folder"), ("node",)),
+    EventKind.PAUSE: Schema(("at", "event", "folder"), ("node",)),
+    EventKind.UNPAUSE: Schema(("at", "event", "folder"), ("node",)),
+    EventKind.EXPIRE_SESSIONS: Schema(("at", "event", "node")),
 }
 
 
@@ -230,8 +233,6 @@ _SIZE_UNITS = {
     "tib": 1024**4,
 }
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_size(value: object) -> int:
@@ -250,83 +251,36 @@ def parse_size(value: object) -> int:
 
 
 def parse_duration(value: object) -> float:
-    """Return seconds from ``90``, ``"90s"``, ``"5m"``, ``"1h30m"``; raise ValueError."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 90s, 5m or 1h30m")
-    if isinstance(value, int | float):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"must be a finite number >= 0, got {value}")
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        parts = _DURATION_RE.findall(text)
-        if parts and "".join(n + u for n, u in parts) == text:
-            return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
-    raise ValueError(f"expected a duration like 90s, 5m or 1h30m, got {value!r}")
+    """Return seconds from ``90``, ``"90s"``, ``"5m"``, ``"1h30m"``, ``0``; raise ValueError.
+
+    The grammar is every document's (:func:`sync_exporter.document.parse_duration`);
+    a scenario's durations are points in time and delays, so zero is allowed.
+    """
+    return document.parse_duration(value, allow_zero=True)
 
 
 # --------------------------------------------------------------------------- reading
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate mapping keys instead of keeping the last one."""
+#: Every problem of one scenario, each with its key path: the kernel's collector.
+_Errors = Fields
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
-
-
-class _Errors:
-    """Collects every problem, each prefixed with its key path."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, path: str, message: str) -> None:
-        self.items.append(f"{path}: {message}")
-
-
-def _mapping(
-    errors: _Errors, path: str, value: object, allowed: Mapping[str, bool]
-) -> dict[str, Any] | None:
-    """Return ``value`` as a dict after checking its keys (True = required), else None."""
+def _mapping(errors: _Errors, path: str, value: object, schema: Schema) -> dict[str, Any] | None:
+    """Return ``value`` as a dict after checking its keys against ``schema``, else None."""
     if not isinstance(value, dict):
-        errors.add(path, f"expected a mapping, got {_kind(value)}")
+        errors.error(path, f"expected a mapping, got {_kind(value)}")
         return None
-    for key in value:
-        if key not in allowed:
-            known = ", ".join(sorted(allowed))
-            errors.add(_join(path, key), f"unknown key (expected one of: {known})")
-    for key, required in allowed.items():
-        if required and key not in value:
-            errors.add(_join(path, key), "required")
+    errors.keys(value, path, schema)
     return value
-
-
-def _join(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
 
 
 def _kind(value: object) -> str:
     if value is None:
         return "nothing"
-    kinds = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
-    kinds.update({int: "an integer", float: "a number"})
-    return kinds.get(type(value), f"a {type(value).__name__}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "an integer"
+    return describe(value)
 
 
 def _get(
@@ -343,7 +297,7 @@ def _get(
     try:
         return convert(data[key])
     except ValueError as exc:
-        errors.add(_join(path, key), str(exc))
+        errors.error(key_path(path, key), str(exc))
         return default
 
 
@@ -395,12 +349,8 @@ def _names(value: object) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- parsing
 
 
-def _keys(required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, bool]:
-    return {**dict.fromkeys(required, True), **dict.fromkeys(optional, False)}
-
-
-_TOP_KEYS = _keys(("nodes",), ("name", "description", "rate", "folders", "events"))
-_NODE_KEYS = _keys(
+_TOP_KEYS = Schema(("nodes",), ("name", "description", "rate", "folders", "events"))
+_NODE_KEYS = Schema(
     ("name",),
     (
         "device_name",
@@ -416,15 +366,15 @@ _NODE_KEYS = _keys(
         "disk_fill",
     ),
 )
-_FOLDER_KEYS = _keys(
+_FOLDER_KEYS = Schema(
     ("name", "nodes"), ("dir", "size", "files", "rate", "index_rate", "peers", "stalled")
 )
-_HOLDER_KEYS = _keys(
+_HOLDER_KEYS = Schema(
     ("mode",),
     ("dir", "size", "files", "selective_sync", "indexing", "error", "growth", "paused"),
 )
-_GROWTH_KEYS = _keys(("bytes_per_second",), ("files_per_hour",))
-_PEER_KEYS = _keys(("name",), ("connection", "nodes", "joins_at", "leaves_at"))
+_GROWTH_KEYS = Schema(("bytes_per_second",), ("files_per_hour",))
+_PEER_KEYS = Schema(("name",), ("connection", "nodes", "joins_at", "leaves_at"))
 _MODES = ("read_write", "read_only", "encrypted")
 
 
@@ -441,8 +391,8 @@ def parse_scenario(data: object, *, source: str = "scenario") -> Scenario:
     node_names = {n.name for n in nodes}
     folders = _parse_folders(errors, top.get("folders", []), node_names, rate)
     events = _parse_events(errors, top.get("events", []), node_names, folders)
-    if errors.items:
-        raise ScenarioError(errors.items)
+    if errors.errors:
+        raise ScenarioError(errors.errors)
     return Scenario(
         name=name,
         description=description,
@@ -455,7 +405,7 @@ def parse_scenario(data: object, *, source: str = "scenario") -> Scenario:
 def _items(errors: _Errors, path: str, value: object) -> Iterator[tuple[str, object]]:
     """Yield ``(path[i], item)`` for a list; record an error for anything else."""
     if not isinstance(value, list):
-        errors.add(path, f"expected a list, got {_kind(value)}")
+        errors.error(path, f"expected a list, got {_kind(value)}")
         return
     for i, item in enumerate(value):
         yield f"{path}[{i}]", item
@@ -471,12 +421,12 @@ def _parse_nodes(errors: _Errors, value: object) -> tuple[NodeSpec, ...]:
         if not name:
             continue
         if any(n.name == name for n in nodes):
-            errors.add(_join(path, "name"), f"duplicate node name {name!r}")
+            errors.error(key_path(path, "name"), f"duplicate node name {name!r}")
             continue
         disk_free = _get(errors, data, path, "disk_free", parse_size, None)
         disk_fill = _get(errors, data, path, "disk_fill", parse_size, 0)
         if "disk_fill" in data and disk_free is None and "disk_free" not in data:
-            errors.add(_join(path, "disk_fill"), "needs disk_free (the volume's free space)")
+            errors.error(key_path(path, "disk_fill"), "needs disk_free (the volume's free space)")
         nodes.append(
             NodeSpec(
                 name=name,
@@ -493,8 +443,8 @@ def _parse_nodes(errors: _Errors, value: object) -> tuple[NodeSpec, ...]:
                 disk_fill=disk_fill,
             )
         )
-    if value is not None and not nodes and not errors.items:
-        errors.add("nodes", "declare at least one node")
+    if value is not None and not nodes and not errors.errors:
+        errors.error("nodes", "declare at least one node")
     return tuple(nodes)
 
 
@@ -508,7 +458,7 @@ def _parse_folders(
             continue
         name = _get(errors, data, path, "name", _text, "")
         if name and any(f.name == name for f in folders):
-            errors.add(_join(path, "name"), f"duplicate folder name {name!r}")
+            errors.error(key_path(path, "name"), f"duplicate folder name {name!r}")
             name = ""
         size = _get(errors, data, path, "size", parse_size, 0)
         files = _get(errors, data, path, "files", _int, 0)
@@ -516,9 +466,9 @@ def _parse_folders(
             files = max(1, size // (4 * 1024 * 1024))  # a plausible average file of 4 MiB
         default_dir = _get(errors, data, path, "dir", _text, f"/data/{name or 'folder'}")
         holders = _parse_holders(
-            errors, _join(path, "nodes"), data.get("nodes"), node_names, default_dir, size, files
+            errors, key_path(path, "nodes"), data.get("nodes"), node_names, default_dir, size, files
         )
-        peers = _parse_peers(errors, _join(path, "peers"), data.get("peers", []), holders)
+        peers = _parse_peers(errors, key_path(path, "peers"), data.get("peers", []), holders)
         if not name:
             continue
         folders.append(
@@ -548,13 +498,13 @@ def _parse_holders(
     if value is None:
         return ()
     if not isinstance(value, dict) or not value:
-        errors.add(path, f"expected a mapping of node name to mode, got {_kind(value)}")
+        errors.error(path, f"expected a mapping of node name to mode, got {_kind(value)}")
         return ()
     holders: list[HolderSpec] = []
     for node, item in value.items():
-        hpath = _join(path, node)
+        hpath = key_path(path, node)
         if node not in node_names:
-            errors.add(hpath, f"no node named {node!r} in nodes")
+            errors.error(hpath, f"no node named {node!r} in nodes")
             continue
         data = {"mode": item} if isinstance(item, str) else item
         checked = _mapping(errors, hpath, data, _HOLDER_KEYS)
@@ -563,16 +513,18 @@ def _parse_holders(
         mode: FolderType = _get(errors, checked, hpath, "mode", _mode, "read_write")
         size = _get(errors, checked, hpath, "size", _share_of(folder_size), folder_size)
         if size > folder_size:
-            errors.add(_join(hpath, "size"), f"larger than the folder ({folder_size} bytes)")
+            errors.error(key_path(hpath, "size"), f"larger than the folder ({folder_size} bytes)")
         if "files" in checked:
             files = _get(errors, checked, hpath, "files", _int, folder_files)
             if files > folder_files:
-                errors.add(_join(hpath, "files"), f"more than the folder ({folder_files} files)")
+                errors.error(
+                    key_path(hpath, "files"), f"more than the folder ({folder_files} files)"
+                )
         else:
             files = folder_files if size >= folder_size else folder_files * size // folder_size
-        growth = _parse_growth(errors, _join(hpath, "growth"), checked.get("growth"))
+        growth = _parse_growth(errors, key_path(hpath, "growth"), checked.get("growth"))
         if growth is not None and mode != "read_write":
-            errors.add(_join(hpath, "growth"), f"only a read_write node can write, not {mode}")
+            errors.error(key_path(hpath, "growth"), f"only a read_write node can write, not {mode}")
         holders.append(
             HolderSpec(
                 node=str(node),
@@ -646,16 +598,16 @@ def _parse_peers(
             continue
         name = _get(errors, data, ppath, "name", _text, "")
         if any(p.name == name for p in peers):
-            errors.add(_join(ppath, "name"), f"duplicate peer name {name!r}")
+            errors.error(key_path(ppath, "name"), f"duplicate peer name {name!r}")
             continue
         nodes = _get(errors, data, ppath, "nodes", _names, holder_names)
         for node in nodes:
             if node not in holder_names:
-                errors.add(_join(ppath, "nodes"), f"{node!r} does not hold this folder")
+                errors.error(key_path(ppath, "nodes"), f"{node!r} does not hold this folder")
         joins_at = _get(errors, data, ppath, "joins_at", parse_duration, 0.0)
         leaves_at = _get(errors, data, ppath, "leaves_at", _optional_duration, None)
         if leaves_at is not None and leaves_at <= joins_at:
-            errors.add(_join(ppath, "leaves_at"), "must be later than joins_at")
+            errors.error(key_path(ppath, "leaves_at"), "must be later than joins_at")
         if not name:
             continue
         connection: Connection = _get(errors, data, ppath, "connection", _connection, "direct")
@@ -682,17 +634,19 @@ def _parse_events(
     kinds = ", ".join(k.value for k in EventKind)
     for path, item in _items(errors, "events", value):
         if not isinstance(item, dict):
-            errors.add(path, f"expected a mapping, got {_kind(item)}")
+            errors.error(path, f"expected a mapping, got {_kind(item)}")
             continue
         if "event" not in item:
-            errors.add(_join(path, "event"), f"required (one of: {kinds})")
+            errors.error(key_path(path, "event"), f"required (one of: {kinds})")
             continue
         try:
             kind = EventKind(item["event"])
         except ValueError:
-            errors.add(_join(path, "event"), f"unknown event {item['event']!r} (one of: {kinds})")
+            errors.error(
+                key_path(path, "event"), f"unknown event {item['event']!r} (one of: {kinds})"
+            )
             continue
-        data = _mapping(errors, path, item, {"at": True, "event": True, **_EVENT_KEYS[kind]})
+        data = _mapping(errors, path, item, _EVENT_KEYS[kind])
         if data is None:
             continue
         event = EventSpec(
@@ -722,20 +676,20 @@ def _check_event_refs(
     if event.folder is not None:
         folder = next((f for f in folders if f.name == event.folder), None)
         if folder is None:
-            errors.add(_join(path, "folder"), f"no folder named {event.folder!r} in folders")
+            errors.error(key_path(path, "folder"), f"no folder named {event.folder!r} in folders")
     if event.node is not None:
         if event.node not in node_names:
-            errors.add(_join(path, "node"), f"no node named {event.node!r} in nodes")
+            errors.error(key_path(path, "node"), f"no node named {event.node!r} in nodes")
         elif folder is not None and folder.holder(event.node) is None:
-            errors.add(_join(path, "node"), f"{event.node!r} does not hold {folder.name!r}")
+            errors.error(key_path(path, "node"), f"{event.node!r} does not hold {folder.name!r}")
     if (
         event.peer is not None
         and folder is not None
         and not any(p.name == event.peer for p in folder.peers)
     ):
-        errors.add(_join(path, "peer"), f"no peer named {event.peer!r} in {folder.name!r}")
+        errors.error(key_path(path, "peer"), f"no peer named {event.peer!r} in {folder.name!r}")
     if event.kind is EventKind.SLOW and event.delay <= 0:
-        errors.add(_join(path, "delay"), "must be > 0 seconds")
+        errors.error(key_path(path, "delay"), "must be > 0 seconds")
 
 
 # --------------------------------------------------------------------------- synthetic
@@ -835,11 +789,8 @@ def load_scenario(source: str | Path) -> Scenario:
 
 def parse_scenario_text(text: str, *, source: str = "scenario") -> Scenario:
     """Parse YAML text into a Scenario; raise ScenarioError (YAML errors included)."""
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError([f"{source}: invalid YAML{where}: {problem}"]) from None
+    problems: list[str] = []
+    data = read_document(text, problems)
+    if problems:
+        raise ScenarioError(problems, source=source)
     return parse_scenario(data, source=source)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sync_exporter.document import DURATION_HINT
 from sync_exporter.simulator.scenario import (
     EventKind,
     ScenarioError,
@@ -111,17 +112,14 @@ events:
         (
             "nodes: [{name: a, colour: red}]",
             [
-                "nodes[0].colour: unknown key (expected one of: "
-                "api_key, build, device_name, disk_fill, disk_free, down, login, name, os, "
-                "password, relay, version)"
+                "nodes[0].colour: unknown key (allowed: "
+                "name, device_name, version, os, login, password, down, relay, api_key, build, "
+                "disk_free, disk_fill)"
             ],
         ),
         (
             "nodes: [{name: a}]\nfolder: []",
-            [
-                "folder: unknown key (expected one of: "
-                "description, events, folders, name, nodes, rate)"
-            ],
+            ["folder: unknown key (did you mean folders?)"],
         ),
         ("nodes: [{name: a}, {name: a}]", ["nodes[1].name: duplicate node name 'a'"]),
         ("nodes: [{version: 1}]", ["nodes[0].name: required"]),
@@ -181,8 +179,8 @@ events:
         (
             "nodes: [{name: a}]\nevents: [{at: soon, event: node_down, node: b, code: 1}]",
             [
-                "events[0].code: unknown key (expected one of: at, event, node)",
-                "events[0].at: expected a duration like 90s, 5m or 1h30m, got 'soon'",
+                "events[0].code: unknown key (did you mean node?)",
+                f'events[0].at: "soon" is not a duration: {DURATION_HINT}',
                 "events[0].node: no node named 'b' in nodes",
             ],
         ),
@@ -213,10 +211,12 @@ def test_invalid_scenarios_name_the_key_path(text: str, expected: list[str]) -> 
 
 def test_duplicate_keys_and_broken_yaml_are_refused_with_a_position() -> None:
     assert errors_of("nodes: [{name: a}]\nnodes: [{name: b}]") == [
-        "test.yaml: invalid YAML (line 2, column 1): duplicate key 'nodes'"
+        "nodes: duplicate key (line 1 and line 2)"
     ]
     (message,) = errors_of("nodes: [{name: a}\n")
-    assert message.startswith("test.yaml: invalid YAML (line 2, column 1): ")
+    assert message.startswith("line 2, column 1: inside a [...] list: ")
+    with pytest.raises(ScenarioError, match=r"^test\.yaml: line 2, column 1: inside a "):
+        parse_scenario_text("nodes: [{name: a}\n", source="test.yaml")
 
 
 def test_every_mistake_is_reported_at_once() -> None:
@@ -269,6 +269,8 @@ def test_negative_size() -> None:
         ("1h30m", 5400.0),
         ("250ms", 0.25),
         ("1d", 86400.0),
+        ("90", 90.0),
+        ("0s", 0.0),
     ],
 )
 def test_durations(text: object, seconds: float) -> None:
@@ -277,7 +279,7 @@ def test_durations(text: object, seconds: float) -> None:
 
 @pytest.mark.parametrize("text", ["", "5 minutes", "m5", "1h 30m", True, -3, float("nan")])
 def test_bad_durations(text: object) -> None:
-    with pytest.raises(ValueError, match=r"expected a duration like 90s|must be a finite number"):
+    with pytest.raises(ValueError, match=r"is not a duration|must be a duration|must be a finite"):
         parse_duration(text)
 
 
