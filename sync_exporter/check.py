@@ -19,7 +19,6 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TextIO
 
 from sync_exporter.config import (
@@ -29,7 +28,7 @@ from sync_exporter.config import (
     load_config,
     parse_duration,
 )
-from sync_exporter.exporter_cli import DEFAULT_CONFIG_FILE, failure_report
+from sync_exporter.exporter_cli import add_config_file_flag, failure_report
 from sync_exporter.logs import LOG_LEVELS, setup_logging
 from sync_exporter.model import NodeSnapshot, Outcome
 from sync_exporter.problems import Problem, connected, find_problems
@@ -221,13 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         "behind another copy). Exit 0 if every node and folder is OK, 1 if a node failed, "
         "2 for an invalid config, 3 if every node answered but a folder has a problem.",
     )
-    parser.add_argument(
-        "--config.file",
-        dest="config_file",
-        type=Path,
-        default=Path(DEFAULT_CONFIG_FILE),
-        help=f"configuration file (default: {DEFAULT_CONFIG_FILE})",
-    )
+    add_config_file_flag(parser)
     parser.add_argument(
         "--timeout",
         type=_duration,

@@ -31,7 +31,7 @@ import yaml
 from aiohttp import web
 
 from sync_exporter.demo_timeline import Expected, predict, render_timeline
-from sync_exporter.exporter_cli import ListenAddress, parse_listen_address
+from sync_exporter.exporter_cli import ListenAddress, add_listen_flag
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start a simulated Sync fleet (the bundled 'demo' scenario) and the "
         "exporter in front of it. Stop with Ctrl-C.",
     )
-    parser.add_argument(
+    add_listen_flag(
+        parser,
         "--web.listen-address",
         dest="listen",
-        type=parse_listen_address,
-        default=parse_listen_address(":9888"),
-        metavar="[HOST]:PORT",
+        default=":9888",
         help="where the exporter listens (default: :9888; port 0 picks a free port)",
     )
     parser.add_argument(
@@ -103,12 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also start Prometheus (Debian's 'prometheus' package) scraping the exporter "
         "every 5s with the bundled alert rules, durations scaled down for the demo",
     )
-    parser.add_argument(
+    add_listen_flag(
+        parser,
         "--prometheus.listen-address",
         dest="prometheus_listen",
-        type=parse_listen_address,
-        default=parse_listen_address(DEFAULT_PROMETHEUS_ADDRESS),
-        metavar="[HOST]:PORT",
+        default=DEFAULT_PROMETHEUS_ADDRESS,
         help=f"where that Prometheus listens (default: {DEFAULT_PROMETHEUS_ADDRESS})",
     )
     parser.add_argument(

@@ -61,6 +61,31 @@ def _non_negative_seconds(text: str) -> float:
     return value
 
 
+def add_config_file_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--config.file``, the same flag for the exporter and ``check``."""
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        type=Path,
+        default=Path(DEFAULT_CONFIG_FILE),
+        help=f"configuration file (default: {DEFAULT_CONFIG_FILE})",
+    )
+
+
+def add_listen_flag(
+    parser: argparse.ArgumentParser, flag: str, *, dest: str, default: str, help: str
+) -> None:
+    """Add a ``[HOST]:PORT`` flag (``--web.listen-address`` and the demo's Prometheus one)."""
+    parser.add_argument(
+        flag,
+        dest=dest,
+        type=parse_listen_address,
+        default=parse_listen_address(default),
+        metavar="[HOST]:PORT",
+        help=help,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the exporter's argument parser."""
     from sync_exporter.cli import subcommands_help
@@ -74,25 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=subcommands_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--config.file",
-        dest="config_file",
-        type=Path,
-        default=Path(DEFAULT_CONFIG_FILE),
-        help=f"configuration file (default: {DEFAULT_CONFIG_FILE})",
-    )
+    add_config_file_flag(parser)
     parser.add_argument(
         "--config.check",
         dest="config_check",
         action="store_true",
         help="validate the configuration file, then exit 0 (valid) or 2 (invalid)",
     )
-    parser.add_argument(
+    add_listen_flag(
+        parser,
         "--web.listen-address",
         dest="listen_address",
-        type=parse_listen_address,
-        default=parse_listen_address(DEFAULT_LISTEN_ADDRESS),
-        metavar="[HOST]:PORT",
+        default=DEFAULT_LISTEN_ADDRESS,
         help=f"address to serve on (default: {DEFAULT_LISTEN_ADDRESS}, every interface)",
     )
     parser.add_argument(
