@@ -41,7 +41,6 @@ from aiohttp import web
 from sync_exporter.simulator import secrets
 from sync_exporter.simulator.http import (
     INVALID_BODY,
-    MAX_TARGET,
     FaultGate,
     encode_json,
     truncated,
@@ -450,10 +449,8 @@ class GuiEndpoint:
 
     async def action(self, request: web.Request) -> web.StreamResponse:
         """Check the session, then answer the action inside its envelope."""
-        if len(request.raw_path) > MAX_TARGET:
-            return web.Response(status=414)
         name = request.query.get("action")
-        early, mode = await self._gate.check(request, name or "")
+        early, mode = await self._gate.admit(request, name or "")
         if early is not None:
             return early
         if name is None and "token" not in request.query:

@@ -162,6 +162,14 @@ class FaultGate:
             return unauthorized(), mode
         return None, mode
 
+    async def admit(
+        self, request: web.Request, method: str
+    ) -> tuple[web.StreamResponse | None, FaultMode]:
+        """:meth:`check`, after refusing a request target longer than :data:`MAX_TARGET` (414)."""
+        if len(request.raw_path) > MAX_TARGET:
+            return web.Response(status=414), FaultMode.NONE
+        return await self.check(request, method)
+
     async def _wait_stopping(self, seconds: float) -> bool:
         """Wait ``seconds`` (real time); return True early if the node is stopping."""
         try:
@@ -210,10 +218,8 @@ class ApiEndpoint:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Apply faults, auth and the API key check, then dispatch the method."""
-        if len(request.raw_path) > MAX_TARGET:
-            return web.Response(status=414)
         method = request.query.get("method")
-        early, mode = await self._gate.check(request, method or "")
+        early, mode = await self._gate.admit(request, method or "")
         if early is not None:
             return early
         if self._credentials.api_key is None:
