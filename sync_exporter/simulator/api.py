@@ -76,6 +76,23 @@ def _missing(method: str) -> ApiResult:
     return ApiResult({"error": 2, "message": f"Specify all the required parameters for {method}."})
 
 
+class _MissingParameterError(Exception):
+    """A required parameter is absent: :func:`call` answers error 2 naming the method."""
+
+
+def _required(params: Params, name: str) -> str:
+    """Return parameter ``name``; raise _MissingParameterError when it is absent."""
+    value = params.get(name)
+    if value is None:
+        raise _MissingParameterError(name)
+    return value
+
+
+def _held(ctx: ApiContext, params: Params) -> FolderState | None:
+    """The folder named by the required ``secret`` parameter; None when no folder has it."""
+    return ctx.state.folders.get(_required(params, "secret"))
+
+
 def _flag(value: str | None) -> int | None:
     """Parse a 0/1 parameter; anything else is None (ignored, like an unknown parameter)."""
     if value is None:
@@ -101,9 +118,7 @@ def add_folder(ctx: ApiContext, params: Params) -> ApiResult:
     used ``result``, like every add_folder error; clients that check either key
     (btsync-gui) cope with both.
     """
-    raw_dir = params.get("dir")
-    if raw_dir is None:
-        return _missing("add_folder")
+    raw_dir = _required(params, "dir")
     problem = folders.check_directory(raw_dir)
     if problem == "missing":
         return ApiResult(DIR_NOT_FOUND)
@@ -138,20 +153,14 @@ def add_folder(ctx: ApiContext, params: Params) -> ApiResult:
 
 def remove_folder(ctx: ApiContext, params: Params) -> ApiResult:
     """Forget a folder (files stay on disk); ``{"error": 1}`` without message if unknown."""
-    secret = params.get("secret")
-    if secret is None:
-        return _missing("remove_folder")
-    if ctx.state.folders.pop(secret, None) is None:
+    if ctx.state.folders.pop(_required(params, "secret"), None) is None:
         return ApiResult({"error": 1})
     return ApiResult({"error": 0}, changed=True)
 
 
 def get_files(ctx: ApiContext, params: Params) -> ApiResult:
     """Entries of the folder's root or of ``path``; ``[]`` for anything unknown or outside."""
-    secret = params.get("secret")
-    if secret is None:
-        return _missing("get_files")
-    folder = ctx.state.folders.get(secret)
+    folder = _held(ctx, params)
     if folder is None:
         return ApiResult([])
     return ApiResult(folders.list_entries(folder, params.get("path", "")))
@@ -159,10 +168,8 @@ def get_files(ctx: ApiContext, params: Params) -> ApiResult:
 
 def set_file_prefs(ctx: ApiContext, params: Params) -> ApiResult:
     """Mark a file or sub-folder for download; answers an array with the updated entry."""
-    secret, path, download = params.get("secret"), params.get("path"), params.get("download")
-    if secret is None or path is None or download is None:
-        return _missing("set_file_prefs")
-    folder = ctx.state.folders.get(secret)
+    path, download = _required(params, "path"), _required(params, "download")
+    folder = _held(ctx, params)
     flag = _flag(download)
     if folder is None or flag is None:
         return ApiResult([])
@@ -176,10 +183,7 @@ def get_folder_peers(ctx: ApiContext, params: Params) -> ApiResult:
     API v1 lists only the peers connected now; the offline ones a GUI answer keeps
     (``isonline`` false) are left out.
     """
-    secret = params.get("secret")
-    if secret is None:
-        return _missing("get_folder_peers")
-    folder = ctx.state.folders.get(secret)
+    folder = _held(ctx, params)
     peers = folder.peers.values() if folder else ()
     return ApiResult([p.as_api() for p in peers if p.online])
 
@@ -202,19 +206,13 @@ def get_secrets(ctx: ApiContext, params: Params) -> ApiResult:
 
 def get_folder_prefs(ctx: ApiContext, params: Params) -> ApiResult:
     """Preferences of a folder; ``{}`` if the secret is unknown."""
-    secret = params.get("secret")
-    if secret is None:
-        return _missing("get_folder_prefs")
-    folder = ctx.state.folders.get(secret)
+    folder = _held(ctx, params)
     return ApiResult(dict(folder.prefs) if folder else {})
 
 
 def set_folder_prefs(ctx: ApiContext, params: Params) -> ApiResult:
     """Set known 0/1 preferences, ignore the rest, answer the full set (``{}`` if unknown)."""
-    secret = params.get("secret")
-    if secret is None:
-        return _missing("set_folder_prefs")
-    folder = ctx.state.folders.get(secret)
+    folder = _held(ctx, params)
     if folder is None:
         return ApiResult({})
     changed = False
@@ -229,10 +227,7 @@ def set_folder_prefs(ctx: ApiContext, params: Params) -> ApiResult:
 
 def get_folder_hosts(ctx: ApiContext, params: Params) -> ApiResult:
     """Predefined hosts of a folder; ``{}`` if the secret is unknown."""
-    secret = params.get("secret")
-    if secret is None:
-        return _missing("get_folder_hosts")
-    folder = ctx.state.folders.get(secret)
+    folder = _held(ctx, params)
     return ApiResult({"hosts": list(folder.hosts)} if folder else {})
 
 
@@ -242,10 +237,8 @@ def set_folder_hosts(ctx: ApiContext, params: Params) -> ApiResult:
     Choice: entries are kept as sent (trimmed, empty ones dropped); the reference names
     no error code for a malformed host, so none is invented. ``hosts=`` clears the list.
     """
-    secret, hosts = params.get("secret"), params.get("hosts")
-    if secret is None or hosts is None:
-        return _missing("set_folder_hosts")
-    folder = ctx.state.folders.get(secret)
+    hosts = _required(params, "hosts")
+    folder = _held(ctx, params)
     if folder is None:
         return ApiResult({})
     folder.hosts = [h.strip() for h in hosts.split(",") if h.strip()]
@@ -325,4 +318,7 @@ def call(ctx: ApiContext, method: str | None, params: Params) -> ApiResult:
     handler = METHODS.get(method or "")
     if handler is None:
         return ApiResult(UNKNOWN_METHOD)
-    return handler(ctx, params)
+    try:
+        return handler(ctx, params)
+    except _MissingParameterError:
+        return _missing(method or "")
