@@ -20,17 +20,17 @@ Sample output (text format)::
     btsync_folder_peers{connection="direct",folder="/volume1/Backup",node="nas"} 2.0
     btsync_folder_peers{connection="relay",folder="/volume1/Backup",node="nas"} 0.0
 
-Regenerate the documentation with ``python -m sync_exporter.metrics docs/metrics.md``.
+``docs/metrics.md`` and the README's table are written from :data:`METRICS` by
+:mod:`sync_exporter.metrics_docs` (``python -m sync_exporter.metrics docs/metrics.md
+README.md``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from prometheus_client.metrics_core import (
@@ -50,13 +50,6 @@ Scope = Literal["node", "folder", "peer", "exporter"]
 
 #: Connection types that always get a ``btsync_folder_peers`` series, even at zero.
 CONNECTIONS: tuple[str, ...] = ("direct", "relay")
-
-#: The command that rewrites docs/metrics.md and README.md's metric table from :data:`METRICS`.
-REGENERATE_DOCS = "python -m sync_exporter.metrics docs/metrics.md README.md"
-
-#: The generated block of README.md lies between these two lines.
-README_BEGIN = "<!-- metrics table: generated from sync_exporter/metrics.py, do not edit -->"
-README_END = "<!-- end of metrics table -->"
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,91 +418,7 @@ def _render_folder(
             _add(families, "btsync_peer_last_seen_timestamp_seconds", pkey, peer.last_seen)
 
 
-_SCOPE_TITLES: dict[Scope, str] = {
-    "node": "Per node",
-    "folder": "Per folder",
-    "peer": "Per peer (only for nodes with `peers: true`, the default)",
-    "exporter": "The exporter itself",
-}
+if __name__ == "__main__":  # the documented command; the generator is metrics_docs
+    from sync_exporter.metrics_docs import main
 
-
-def metrics_markdown() -> str:
-    """Return the text of ``docs/metrics.md``, generated from :data:`METRICS`."""
-    lines = [
-        "# Metrics",
-        "",
-        f"<!-- Generated from sync_exporter/metrics.py by `{REGENERATE_DOCS}`; do not edit. -->",
-        "",
-        "Every metric `sync-exporter` emits. `/metrics` serves all of them for every configured",
-        "node; `/probe?target=NAME` serves the node, folder and peer metrics of one node.",
-        "Identity labels: `node` is the configured node name, `folder` the folder's path as the",
-        "node reports it (or its configured alias), `peer_id` the peer's id. Folder secrets never",
-        "appear in any label. A node that is down exports only `btsync_up 0` and its scrape",
-        "duration; a folder or peer that is gone simply stops being exported.",
-        "",
-    ]
-    for scope, title in _SCOPE_TITLES.items():
-        lines += [f"## {title}", "", "| metric | type | labels | meaning |", "|---|---|---|---|"]
-        for d in METRICS:
-            if d.scope == scope:
-                labels = ", ".join(f"`{label}`" for label in d.labels) or "(none)"
-                meaning = d.help.replace("|", "\\|")
-                lines.append(f"| `{d.name}` | {d.type} | {labels} | {meaning} |")
-        lines.append("")
-    lines += [
-        "The standard `process_*` metrics of the exporter process (CPU seconds, resident and",
-        "virtual memory, open and maximum file descriptors, start time) come from",
-        "prometheus_client's process collector and are served on `/metrics` only.",
-        "",
-        "Sized for fleets: at defaults a node adds 14 of the exporter's own series (a success",
-        "counter per API method, a failure counter per reason, all from zero), plus one per",
-        "API method and outcome once that request has failed. The duration histogram has no",
-        "`node` label, so its 98 series (7 methods) do not grow with the fleet; a node's own",
-        "time is `btsync_scrape_duration_seconds`. (Earlier builds labelled the histogram by",
-        "node too and kept every outcome of every method at zero: 161 series per node.)",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def readme_table() -> str:
-    """Return the metric table README.md shows, markers included (the contract at a glance)."""
-    lines = [README_BEGIN, "", "| metric | type | labels |", "|---|---|---|"]
-    for d in METRICS:
-        labels = ", ".join(f"`{label}`" for label in d.labels) or "(none)"
-        lines.append(f"| `{d.name}` | {d.type} | {labels} |")
-    lines += ["", README_END]
-    return "\n".join(lines)
-
-
-def with_readme_table(readme: str) -> str:
-    """Return ``readme`` with its generated metric table replaced by the current one.
-
-    Raises ValueError when the markers are missing, so a broken README is noticed.
-    """
-    start = readme.find(README_BEGIN)
-    end = readme.find(README_END)
-    if start < 0 or end < start:
-        raise ValueError("README has no generated metrics table markers")
-    return readme[:start] + readme_table() + readme[end + len(README_END) :]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write ``docs/metrics.md`` (first path) and refresh the README table (second path).
-
-    With no argument, print the documentation page instead.
-    """
-    args = list(sys.argv[1:] if argv is None else argv)
-    text = metrics_markdown()
-    if not args:
-        sys.stdout.write(text)
-        return 0
-    Path(args[0]).write_text(text, encoding="utf-8")
-    for readme in args[1:]:
-        path = Path(readme)
-        path.write_text(with_readme_table(path.read_text(encoding="utf-8")), encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
     raise SystemExit(main())

@@ -17,7 +17,8 @@ import pytest
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
-from sync_exporter.metrics import METRICS, REGENERATE_DOCS, metrics_markdown, with_readme_table
+from sync_exporter.metrics import METRICS
+from sync_exporter.metrics_docs import REGENERATE_DOCS, metrics_markdown, with_readme_table
 from tests.server.conftest import NONDETERMINISTIC_PREFIXES, Harness, parse_openmetrics
 
 GOLDEN = Path(__file__).parent / "golden"
