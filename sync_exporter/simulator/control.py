@@ -13,18 +13,16 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from sync_exporter.simulator.node import SimNode
 from sync_exporter.simulator.scenario import EventKind, ScenarioError, parse_scenario
 from sync_exporter.simulator.state import FaultMode, FolderState
-from sync_exporter.simulator.world import WorldError
-
-if TYPE_CHECKING:
-    from sync_exporter.simulator.fleet import Fleet
+from sync_exporter.simulator.world import World, WorldError
 
 #: Longest simulated time one advance request may cover (each tick costs CPU).
 MAX_ADVANCE = 7 * 86400.0
@@ -61,6 +59,28 @@ def _guard(handler: Handler) -> Handler:
             return _json({"error": str(exc)}, 400)
 
     return guarded
+
+
+class Fleet(Protocol):
+    """What the control API needs of a fleet (:class:`~sync_exporter.simulator.fleet.Fleet`).
+
+    Declared here, so the fleet imports the control API and not the other way round.
+    Every change of state goes through :attr:`world`, the fleet's one path for changes;
+    ``settle`` waits for the listener changes they start.
+    """
+
+    @property
+    def world(self) -> World: ...
+
+    @property
+    def nodes(self) -> Mapping[str, SimNode]: ...
+
+    @property
+    def realtime(self) -> bool: ...
+
+    def advance(self, seconds: float) -> None: ...
+
+    async def settle(self) -> None: ...
 
 
 class _Control:
@@ -129,7 +149,8 @@ class _Control:
             return await _answer_first(
                 request, answer, lambda: world.set_fault(name, mode, delay=delay, methods=methods)
             )
-        await self.fleet.set_fault(name, mode, delay=delay, methods=methods)
+        self.fleet.world.set_fault(name, mode, delay=delay, methods=methods)
+        await self.fleet.settle()
         return _json(answer)
 
     async def expire_gui(self, request: web.Request) -> web.StreamResponse:
@@ -139,7 +160,8 @@ class _Control:
 
     async def folder_error(self, request: web.Request) -> web.StreamResponse:
         name, folder = self._folder(request)
-        folder.error = int(_number(request.query.get("code"), "code", integer=True))
+        code = int(_number(request.query.get("code"), "code", integer=True))
+        self.fleet.world.set_folder_error(name, folder.secret, code)
         return _json(self._folder_view(name, folder))
 
     async def indexing(self, request: web.Request) -> web.StreamResponse:
@@ -160,7 +182,7 @@ class _Control:
     async def remove(self, request: web.Request) -> web.StreamResponse:
         name, folder = self._folder(request)
         view = self._folder_view(name, folder)
-        del self.fleet.nodes[name].state.folders[folder.secret]
+        self.fleet.world.remove_folder(name, folder.secret)
         return _json({"removed": view})
 
     async def event(self, request: web.Request) -> web.StreamResponse:

@@ -422,13 +422,13 @@ class World:
             folder = holder.folder()
             if event.kind is EventKind.FOLDER_ERROR:
                 if folder is not None:
-                    folder.error = event.code
+                    self.set_folder_error(holder.key, holder.secret, event.code)
             elif event.kind is EventKind.INDEXING_STUCK:
                 self.set_indexing(holder, "stuck")
             elif event.kind is EventKind.INDEXING_DONE:
                 self.set_indexing(holder, "done")
             elif event.kind is EventKind.REMOVE_FOLDER:
-                holder.state.folders.pop(holder.secret, None)
+                self.remove_folder(holder.key, holder.secret)
             elif event.kind in (EventKind.PAUSE, EventKind.UNPAUSE):
                 self.set_paused(holder, event.kind is EventKind.PAUSE)
 
@@ -447,6 +447,17 @@ class World:
         is_down = mode is FaultMode.DOWN
         if was_down != is_down and self.on_listener_change is not None:
             self.on_listener_change(node, is_down)
+
+    def set_folder_error(self, node: str, secret: str, code: int) -> None:
+        """Set the error code of the folder ``node`` holds under ``secret`` (any folder)."""
+        folder = self.nodes[self._node_name(node)].folders.get(secret)
+        if folder is None:
+            raise WorldError(f"node {node!r} holds no such folder")
+        folder.error = code
+
+    def remove_folder(self, node: str, secret: str) -> None:
+        """Drop the folder ``node`` holds under ``secret``, as when it is removed there."""
+        self.nodes[self._node_name(node)].folders.pop(secret, None)
 
     def set_indexing(self, holder: _Holder | tuple[str, str], how: str) -> None:
         """Start ("running"), freeze ("stuck") or finish ("done") indexing of one copy.
