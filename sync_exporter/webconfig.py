@@ -28,7 +28,7 @@ from sync_exporter.config import (
     Validator,
     read_config_file,
 )
-from sync_exporter.yaml_tree import INVALID, describe, key_path, read_yaml
+from sync_exporter.document import INVALID, Schema, describe, key_path, read_document
 
 #: exporter-toolkit's ``client_auth_type`` values that Python's ssl module can honour.
 CLIENT_AUTH_TYPES: dict[str, ssl.VerifyMode] = {
@@ -87,29 +87,33 @@ DEFAULT_AUTH_EXCLUDED_PATHS: tuple[str, ...] = ("/-/healthy",)
 #: A bcrypt hash: version, two-digit cost, 22 characters of salt and 31 of hash.
 _BCRYPT_HASH = re.compile(r"\$2[aby]\$([0-9]{2})\$[./A-Za-z0-9]{53}", re.ASCII)
 
-_ROOT_KEYS = (
-    "tls_server_config",
-    "http_server_config",
-    "basic_auth_users",
-    "auth_excluded_paths",
-    "rate_limit",
+_ROOT_KEYS = Schema(
+    optional=(
+        "tls_server_config",
+        "http_server_config",
+        "basic_auth_users",
+        "auth_excluded_paths",
+        "rate_limit",
+    )
 )
-_TLS_KEYS = (
-    "cert_file",
-    "key_file",
-    "client_auth_type",
-    "client_ca_file",
-    "min_version",
-    "max_version",
-    "cipher_suites",
-    "prefer_server_cipher_suites",
-    "cert",
-    "key",
-    "client_ca",
-    "curve_preferences",
-    "client_allowed_sans",
+_TLS_KEYS = Schema(
+    optional=(
+        "cert_file",
+        "key_file",
+        "client_auth_type",
+        "client_ca_file",
+        "min_version",
+        "max_version",
+        "cipher_suites",
+        "prefer_server_cipher_suites",
+        "cert",
+        "key",
+        "client_ca",
+        "curve_preferences",
+        "client_allowed_sans",
+    )
 )
-_HTTP_KEYS = ("headers", "http2")
+_HTTP_KEYS = Schema(optional=("headers", "http2"))
 #: exporter-toolkit keys this exporter refuses, and why (a key it ignored would let a
 #: user believe in a protection that is not there).
 _UNSUPPORTED = {
@@ -441,7 +445,7 @@ def parse_web_config(
     """
     check = Validator(base_dir)
     web = _WebValidator(check)
-    tree = read_yaml(text, env, check.errors)
+    tree = read_document(text, check.errors, env)
     if tree is None and not check.errors:
         return WebConfig()
     root = check.mapping(tree, "", _ROOT_KEYS)
