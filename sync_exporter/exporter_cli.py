@@ -185,6 +185,7 @@ def check_config_file(path: Path, out: TextIO = sys.stdout) -> int:
 
 def check_web_config_file(path: Path, out: TextIO) -> int:
     """Validate ``path`` for ``--config.check --web.config.file``: print, return 0 or 2."""
+    from sync_exporter.config import ConfigError
     from sync_exporter.webconfig import load_web_config
 
     try:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import yaml
 
 from tests.deploy.chart import CHART, exporter_container, load_values, render
@@ -117,7 +116,6 @@ async def _until(condition: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"{what}: not within 30 s")
 
 
-@pytest.mark.slow
 async def test_replicas_behind_the_service_serve_the_fleet_through_sd(
     sim_fleet: dict[str, str],
     prometheus_bin: Path,

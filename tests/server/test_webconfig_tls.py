@@ -236,7 +236,6 @@ async def test_reload_rotates_the_certificate_and_client_auth(serve: Any, pki: P
         assert "tls_server_config cannot be removed by a reload" in error
 
 
-@pytest.mark.slow
 async def test_prometheus_scrapes_over_tls_with_client_cert_and_basic_auth(
     serve: Any,
     pki: Pki,
