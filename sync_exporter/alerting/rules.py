@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sync_exporter.alerting.tunables import Tunables, format_duration
+from sync_exporter.alerting.tunables import Tunables, format_bytes, format_duration
 
 __all__ = ["LAST_CHANGE", "Rule", "build_rules"]
 
@@ -477,6 +477,7 @@ def _disk_space_low(t: Tunables, q: _Q) -> Rule:
     settings = t.alert(name)
     assert settings.window_ms is not None
     assert settings.horizon_ms is not None
+    assert settings.min_free_bytes is not None
     window = format_duration(settings.window_ms)
     horizon = format_duration(settings.horizon_ms)
     free = q("btsync_folder_disk_free_bytes")
@@ -494,19 +495,26 @@ def _disk_space_low(t: Tunables, q: _Q) -> Rule:
         + " "
         + labels
         + " | query }}"
-        " (in about {{ . | first | value | humanizeDuration }}){{ end }}"
+        ", and at the rate it filled over the last " + window + " it is full in about "
+        "{{ . | first | value | humanizeDuration }}{{ end }}"
     )
-    # node_exporter's mixin predicts filesystems the same way (predict_linear over hours);
-    # Sync gives free space but not the volume's size, so there is no percentage guard.
+    # node_exporter's mixin predicts filesystems the same way (predict_linear over hours).
+    # Sync gives a volume's free space but not its size, so no percentage: a fixed floor
+    # instead, which also keeps a volume that is already full (flat at 0) alerting.
     return _alert(
         t,
         name,
-        f"{free}\nand\npredict_linear({free}[{window}], {_seconds(settings.horizon_ms)}) < 0",
-        "The disk holding a Sync folder is filling up and will be full soon.",
+        f"(\n  {free}\n  and\n"
+        f"  predict_linear({free}[{window}], {_seconds(settings.horizon_ms)}) < 0\n)\n"
+        f"or\n{free} < {settings.min_free_bytes}",
+        "The disk holding a Sync folder is full or will be soon.",
         "The volume holding folder {{ $labels.folder }} on node {{ $labels.node }} has "
-        '{{ $value | humanize1024 | reReplaceAll "ki$" "Ki" }}B free and, at the rate it '
-        "filled over the last " + window + ", runs out within " + horizon + eta + "; "
-        "Sync then stops writing to every folder on it.",
+        '{{ $value | humanize1024 | reReplaceAll "ki$" "Ki" }}B free' + eta + " (alerting "
+        "when the trend reaches 0 within "
+        + horizon
+        + ", or below "
+        + format_bytes(settings.min_free_bytes)
+        + "). When it is full, Sync stops writing to every folder on it.",
     )
 
 

@@ -26,8 +26,10 @@ __all__ = [
     "Tunables",
     "TunablesError",
     "default_tunables",
+    "format_bytes",
     "format_duration",
     "load_tunables",
+    "parse_bytes",
     "parse_duration",
     "parse_tunables",
 ]
@@ -36,6 +38,8 @@ __all__ = [
 SEVERITIES = ("critical", "warning", "info")
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_UNIT_BYTES = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+_BYTES = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB|TiB)?")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _MATCHER = (
     r"""\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*"""
@@ -58,6 +62,22 @@ def parse_duration(value: object) -> int:
     if millis <= 0:
         raise ValueError("must be a positive duration")
     return millis
+
+
+def parse_bytes(text: object) -> int:
+    """Return a size (``1GiB``, ``512MiB``, ``1048576``) in bytes; binary units only."""
+    found = _BYTES.fullmatch(str(text).strip()) if isinstance(text, int | str) else None
+    if found is None or isinstance(text, bool):
+        raise ValueError(f"{text!r} is not a size like 1GiB, 512MiB or 1048576 (bytes)")
+    return int(found[1]) * _UNIT_BYTES[found[2] or "B"]
+
+
+def format_bytes(size: int) -> str:
+    """Return ``size`` in the largest binary unit that divides it: ``1GiB``, ``1536MiB``."""
+    for unit in ("TiB", "GiB", "MiB", "KiB"):
+        if size and size % _UNIT_BYTES[unit] == 0:
+            return f"{size // _UNIT_BYTES[unit]}{unit}"
+    return f"{size}B"
 
 
 def format_duration(millis: int) -> str:
@@ -87,6 +107,8 @@ class AlertSettings:
     max_age_ms: int | None = None
     #: How far ahead a trend is extrapolated (BTSyncDiskSpaceLow only).
     horizon_ms: int | None = None
+    #: Free space below which a volume counts as full whatever its trend (DiskSpaceLow).
+    min_free_bytes: int | None = None
 
 
 def _alert(
@@ -96,6 +118,7 @@ def _alert(
     window: str | None = None,
     max_age: str | None = None,
     horizon: str | None = None,
+    min_free: str | None = None,
 ) -> AlertSettings:
     return AlertSettings(
         enabled=True,
@@ -104,6 +127,7 @@ def _alert(
         window_ms=None if window is None else parse_duration(window),
         max_age_ms=None if max_age is None else parse_duration(max_age),
         horizon_ms=None if horizon is None else parse_duration(horizon),
+        min_free_bytes=None if min_free is None else parse_bytes(min_free),
     )
 
 
@@ -118,7 +142,7 @@ def _default_alerts() -> dict[str, AlertSettings]:
         "BTSyncFolderStalled": _alert("warning", "1h", window="15m"),
         "BTSyncFolderOutOfSync": _alert("warning", "6h", window="1h"),
         "BTSyncPeerNotSynced": _alert("warning", "30m", max_age="48h"),
-        "BTSyncDiskSpaceLow": _alert("warning", "1h", window="6h", horizon="24h"),
+        "BTSyncDiskSpaceLow": _alert("warning", "1h", window="6h", horizon="24h", min_free="1GiB"),
         "BTSyncExporterScrapeErrors": _alert("warning", "30m", window="15m"),
         "BTSyncVersionMismatch": _alert("info", "24h"),
     }
@@ -210,6 +234,8 @@ def _alert_schema(base: AlertSettings) -> Schema:
         optional.append("max_age")
     if base.horizon_ms is not None:
         optional.append("horizon")
+    if base.min_free_bytes is not None:
+        optional.append("min_free")
     return Schema(optional=tuple(optional))
 
 
@@ -269,6 +295,11 @@ def _parse_alert(check: _Checker, name: str, value: object, base: AlertSettings)
         for key in ("for", "window", "max_age", "horizon")
         if key in block
     }
+    if "min_free" in block:
+        try:
+            settings = dataclasses.replace(settings, min_free_bytes=parse_bytes(block["min_free"]))
+        except ValueError as exc:
+            check.errors.append(f"{path}.min_free: {exc}")
     return dataclasses.replace(
         settings,
         for_ms=durations.get("for") or settings.for_ms,

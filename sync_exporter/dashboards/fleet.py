@@ -19,10 +19,13 @@ from sync_exporter.dashboards.panels import (
 )
 from sync_exporter.dashboards.promql import (
     COMPARABLE,
+    DISK_HORIZON_SECONDS,
+    DISK_TREND_WINDOW,
     FOLDER,
     JOB,
     behind_largest,
     by_folder_id,
+    free_after_horizon,
     rate,
     sel,
 )
@@ -43,6 +46,12 @@ WITHOUT_PEERS = (
     "count(sum by (job, instance, node, folder) "
     f"({sel('btsync_folder_peers', FOLDER)}) == 0) or vector(0)"
 )
+PAUSED = f"count({sel('btsync_folder_paused', FOLDER)} == 1) or vector(0)"
+_PENDING = sel("btsync_folder_pending_bytes", FOLDER)
+_PENDING_FILES = sel("btsync_folder_pending_files", FOLDER)
+_FREE = sel("btsync_folder_disk_free_bytes", FOLDER)
+_ONLINE = sel("btsync_peer_online", FOLDER)
+_HORIZON = f"{DISK_HORIZON_SECONDS // 3600}h"
 OUT_OF_SYNC = (
     f"count((max by (folder_id) ({_SIZES}) != min by (folder_id) ({_SIZES}))"
     f" or (max by (folder_id) ({_FILES}) != min by (folder_id) ({_FILES}))) or vector(0)"
@@ -56,7 +65,15 @@ def dashboard() -> Dashboard:
         title="BTSync / Fleet overview",
         description="Every Sync node the exporter scrapes: availability, speed, folder states.",
         variables=standard_variables(),
-        rows=(_summary(), _nodes(), _speed(), _folders(), _alerts(), _exporter()),
+        rows=(
+            _summary(),
+            _nodes(),
+            _speed(),
+            _folders(),
+            _gui_signals(),
+            _alerts(),
+            _exporter(),
+        ),
     )
 
 
@@ -141,10 +158,12 @@ def _nodes() -> Row:
             table(
                 "Versions and OS",
                 "Sync version and operating system each node reports (get_version, "
-                "get_os). Nodes that are down are missing here: see Node availability.",
+                "get_os), and the API the exporter reads it through (v1, or gui for the "
+                "web GUI's own API). Nodes that are down are missing here: see Node "
+                "availability.",
                 "none",
-                Target(f"max by (node, version, os) ({sel('btsync_node_info')})", table=True),
-                columns={"node": "Node", "version": "Version", "os": "OS"},
+                Target(f"max by (node, version, os, api) ({sel('btsync_node_info')})", table=True),
+                columns={"node": "Node", "version": "Version", "os": "OS", "api": "Read through"},
                 links={"node": link_to(FOLDER_UID, ["node"])},
                 width=12,
             ),
@@ -193,13 +212,15 @@ def _folders() -> Row:
         (
             timeseries(
                 "Folders by state",
-                "How many folders are in error, indexing, without peers, or out of sync "
-                "across nodes, over time. All four at 0 is a healthy fleet.",
+                "How many folders are in error, indexing, without peers, out of sync "
+                "across nodes, or paused (nodes read through the GUI API), over time. All "
+                "at 0 is a healthy fleet.",
                 "none",
                 Target(IN_ERROR, legend="in error"),
                 Target(INDEXING, legend="indexing"),
                 Target(WITHOUT_PEERS, legend="without peers"),
                 Target(OUT_OF_SYNC, legend="out of sync across nodes"),
+                Target(PAUSED, legend="paused"),
                 step=True,
             ),
             table(
@@ -250,6 +271,117 @@ def _folders() -> Row:
                 },
                 units={"Value #D": "bytes"},
                 links={"folder": folder_link},
+                sort_by="Value #A",
+                height=10,
+            ),
+        ),
+    )
+
+
+def _gui_signals() -> Row:
+    """What only nodes read through the GUI API report: queues, pause, disk, offline peers."""
+    per_folder = "node, folder"
+    download = sel("btsync_folder_pending_bytes", FOLDER, 'direction="download"')
+    upload = sel("btsync_folder_pending_bytes", FOLDER, 'direction="upload"')
+    return Row(
+        "Transfers, pause and disk (nodes read through the GUI API)",
+        (
+            stat(
+                "Folders paused",
+                "Folders (per node) paused in Sync: they neither send nor receive changes.",
+                "none",
+                Target(PAUSED),
+                bad_from=1,
+                width=4,
+            ),
+            stat(
+                "Bytes pending",
+                "Bytes the nodes still have to download or upload, by their own count "
+                "(queue_download_size + queue_upload_size). 0 is a fleet in sync.",
+                "bytes",
+                Target(f"sum({_PENDING}) or vector(0)"),
+                width=4,
+            ),
+            stat(
+                "Files pending",
+                "Files the nodes still have to download or upload, by their own count.",
+                "none",
+                Target(f"sum({_PENDING_FILES}) or vector(0)"),
+                width=4,
+            ),
+            stat(
+                "Least free disk space",
+                "Free space of the fullest volume holding a folder (available_space). No "
+                "data: no node reports it (API v1 nodes cannot).",
+                "bytes",
+                Target(f"min({_FREE})"),
+                width=4,
+            ),
+            stat(
+                "Peers online",
+                "Known peers of every folder that are online now (isonline), over all nodes.",
+                "none",
+                Target(f"sum({_ONLINE}) or vector(0)"),
+                width=4,
+            ),
+            stat(
+                "Peers offline",
+                "Known peers of every folder that are offline now. API v1 nodes list "
+                "connected peers only, so their offline peers are not counted.",
+                "none",
+                Target(f"count({_ONLINE} == 0) or vector(0)"),
+                width=4,
+            ),
+            timeseries(
+                "Pending transfers by node",
+                "Bytes each node still has to download and upload, by its own count. A "
+                "line that stays flat above 0 while peers are online is a stalled transfer "
+                "(BTSyncFolderStalled).",
+                "bytes",
+                Target(f"sum by (node, direction) ({_PENDING})", legend="{{node}} {{direction}}"),
+                width=12,
+            ),
+            timeseries(
+                "Free disk space",
+                "Free space of the volume holding each folder, and where the last "
+                f"{DISK_TREND_WINDOW}'s trend puts it in {_HORIZON} (predict_linear, as "
+                "BTSyncDiskSpaceLow: a prediction at 0 means full within that time).",
+                "bytes",
+                Target(f"min by ({per_folder}) ({_FREE})", legend="{{node}}: {{folder}}"),
+                Target(
+                    f"min by ({per_folder}) ({free_after_horizon(_FREE)})",
+                    legend="{{node}}: {{folder}} in " + _HORIZON,
+                ),
+                width=12,
+            ),
+            table(
+                "Transfers, pause and disk by folder",
+                "Every folder on a node read through the GUI API: bytes and files it still "
+                "has to download and upload, whether it is paused (1), free space on its "
+                f"volume and the prediction in {_HORIZON}, and its known peers online.",
+                "bytes",
+                Target(f"sum by ({per_folder}) ({download})", table=True),
+                Target(f"sum by ({per_folder}) ({upload})", table=True),
+                Target(f"sum by ({per_folder}) ({_PENDING_FILES})", table=True),
+                Target(
+                    f"max by ({per_folder}) ({sel('btsync_folder_paused', FOLDER)})", table=True
+                ),
+                Target(f"min by ({per_folder}) ({_FREE})", table=True),
+                Target(f"min by ({per_folder}) ({free_after_horizon(_FREE)})", table=True),
+                Target(f"sum by ({per_folder}) ({_ONLINE})", table=True),
+                columns={
+                    "node": "Node",
+                    "folder": "Folder",
+                    "Value #A": "Download pending",
+                    "Value #B": "Upload pending",
+                    "Value #C": "Files pending",
+                    "Value #D": "Paused",
+                    "Value #E": "Free",
+                    "Value #F": f"Free in {_HORIZON}",
+                    "Value #G": "Peers online",
+                },
+                units={"Value #C": "none", "Value #D": "none", "Value #G": "none"},
+                links={"folder": link_to(FOLDER_UID, ["node", "folder"])},
                 sort_by="Value #A",
                 height=10,
             ),

@@ -17,8 +17,10 @@ from sync_exporter.dashboards.panels import (
     timeseries,
 )
 from sync_exporter.dashboards.promql import (
+    DISK_HORIZON_SECONDS,
     behind_largest,
     by_folder_id,
+    free_after_horizon,
     on_holders,
     rate,
     sel,
@@ -34,7 +36,7 @@ def dashboard() -> Dashboard:
         title="BTSync / Folder detail",
         description="One shared folder on every node that holds it: size, divergence, peers.",
         variables=standard_variables(),
-        rows=(_growth(), _divergence(), _peers(), _state()),
+        rows=(_growth(), _divergence(), _transfers(), _peers(), _state()),
     )
 
 
@@ -94,6 +96,39 @@ def _divergence() -> Row:
     )
 
 
+def _transfers() -> Row:
+    pending = on_holders(sel("btsync_folder_pending_bytes"))
+    free = sel("btsync_folder_disk_free_bytes")
+    horizon = f"{DISK_HORIZON_SECONDS // 3600}h"
+    return Row(
+        "Pending transfers and disk (nodes read through the GUI API)",
+        (
+            timeseries(
+                "Pending on each node",
+                "Bytes each copy still has to download and upload, by the node's own count "
+                "(queue_download_size, queue_upload_size). Nodes read through API v1 cannot "
+                "say: see Divergence above for them.",
+                "bytes",
+                Target(
+                    f"sum by (node, folder, direction) ({pending})",
+                    legend=_COPY + " {{direction}}",
+                ),
+            ),
+            timeseries(
+                "Free space on each node",
+                "Free space of the volume holding each copy (available_space), and where "
+                f"the trend puts it in {horizon} (as BTSyncDiskSpaceLow predicts it).",
+                "bytes",
+                Target(f"min by (node, folder) ({on_holders(free)})", legend=_COPY),
+                Target(
+                    f"min by (node, folder) ({on_holders(free_after_horizon(free))})",
+                    legend=_COPY + " in " + horizon,
+                ),
+            ),
+        ),
+    )
+
+
 def _peers() -> Row:
     info = on_holders(sel("btsync_peer_info"))
     synced = sel("btsync_peer_last_synced_timestamp_seconds")
@@ -147,7 +182,7 @@ def _state() -> Row:
                     f"max by (node, folder) ({on_holders(sel('btsync_folder_error_code'))})",
                     legend=_COPY,
                 ),
-                width=8,
+                width=6,
                 step=True,
             ),
             timeseries(
@@ -159,18 +194,30 @@ def _state() -> Row:
                     f"max by (node, folder) ({on_holders(sel('btsync_folder_indexing'))})",
                     legend=_COPY,
                 ),
-                width=8,
+                width=6,
+                step=True,
+            ),
+            timeseries(
+                "Paused",
+                "1 while the folder is paused on the node (nodes read through the GUI API): "
+                "it neither sends nor receives changes.",
+                "none",
+                Target(
+                    f"max by (node, folder) ({on_holders(sel('btsync_folder_paused'))})",
+                    legend=_COPY,
+                ),
+                width=6,
                 step=True,
             ),
             timeseries(
                 "Connected peers by connection",
-                "Peers connected to the folder on each node, direct and via relay.",
+                "Peers connected (online) to the folder on each node, direct and via relay.",
                 "none",
                 Target(
                     f"sum by (node, folder, connection) ({peers})",
                     legend=_COPY + " ({{connection}})",
                 ),
-                width=8,
+                width=6,
                 step=True,
             ),
         ),

@@ -22,6 +22,8 @@ from sync_exporter.dashboards.promql import FOLDER, PEER_IDENTITY, rate, sel
 _PER_PEER = "node, folder, peer_id"
 _INFO = sel("btsync_peer_info", FOLDER)
 _SYNCED = sel("btsync_peer_last_synced_timestamp_seconds", FOLDER)
+_ONLINE = sel("btsync_peer_online", FOLDER)
+_SEEN = sel("btsync_peer_last_seen_timestamp_seconds", FOLDER)
 _DOWN = rate(sel("btsync_peer_download_bytes_total", FOLDER))
 _UP = rate(sel("btsync_peer_upload_bytes_total", FOLDER))
 _HOUR = 3600
@@ -35,7 +37,7 @@ def dashboard() -> Dashboard:
         title="BTSync / Peers and transfers",
         description="Per-peer transfer rates, relay versus direct, and peers that stopped syncing.",
         variables=standard_variables(),
-        rows=(_rates(), _connections(), _last_sync()),
+        rows=(_rates(), _connections(), _last_sync(), _known_peers()),
     )
 
 
@@ -164,6 +166,45 @@ def _last_sync() -> Row:
                 },
                 links={"folder": link_to(FOLDER_UID, ["node", "folder"])},
                 sort_by="Value",
+                width=12,
+            ),
+        ),
+    )
+
+
+def _known_peers() -> Row:
+    named = f"* on ({PEER_IDENTITY}) group_left (name) {_INFO}"
+    return Row(
+        "Known peers, online and offline (nodes read through the GUI API)",
+        (
+            timeseries(
+                "Peers online by node",
+                "Known peers of the selected folders that are online (isonline) on each "
+                "node, and those that are offline. API v1 nodes list connected peers only.",
+                "none",
+                Target(f"sum by (node) ({_ONLINE})", legend="{{node}} online"),
+                Target(f"count by (node) ({_ONLINE} == 0)", legend="{{node}} offline"),
+                width=12,
+                step=True,
+            ),
+            table(
+                "Known peers",
+                "Every peer a node read through the GUI API knows for a folder: online (1) "
+                "or not, and for an offline peer how long ago the node last saw it.",
+                "none",
+                Target(f"max by ({_PER_PEER}, name) ({_ONLINE} {named})", table=True),
+                Target(f"max by ({_PER_PEER}) (time() - {_SEEN})", table=True),
+                columns={
+                    "node": "Node",
+                    "folder": "Folder",
+                    "name": "Peer",
+                    "peer_id": "Peer id",
+                    "Value #A": "Online",
+                    "Value #B": "Last seen (ago)",
+                },
+                units={"Value #B": "s"},
+                links={"folder": link_to(FOLDER_UID, ["node", "folder"])},
+                sort_by="Value #B",
                 width=12,
             ),
         ),

@@ -2,11 +2,14 @@
 
 Each helper returns text; the dashboards compose them. Conventions the tests enforce:
 every selector names its metric and carries ``job=~"$job"`` (and ``node=~"$node"`` where
-the metric has a node label), every range is ``[$__rate_interval]``, and a counter is
-only ever read through ``rate``.
+the metric has a node label), every range is ``[$__rate_interval]`` (except the free-space
+trend, which looks back as far as its alert), and a counter is only ever read through
+``rate``.
 """
 
 from __future__ import annotations
+
+from sync_exporter.alerting.tunables import default_tunables, format_duration
 
 #: Matchers for anything scraped from a node.
 NODE = 'job=~"$job", node=~"$node"'
@@ -73,3 +76,20 @@ def behind_largest(metric: str) -> str:
 def on_holders(expr: str) -> str:
     """Return ``expr`` (per node and folder) kept only for holders of the selected folders."""
     return f"({expr}) and on ({FOLDER_IDENTITY}) {holders()}"
+
+
+def _disk_trend() -> tuple[str, int]:
+    settings = default_tunables().alert("BTSyncDiskSpaceLow")
+    assert settings.window_ms is not None
+    assert settings.horizon_ms is not None
+    return format_duration(settings.window_ms), settings.horizon_ms // 1000
+
+
+#: The free-space trend the dashboards draw is the one BTSyncDiskSpaceLow alerts on: its
+#: look-back (a trend needs hours, not Grafana's rate interval) and its horizon in seconds.
+DISK_TREND_WINDOW, DISK_HORIZON_SECONDS = _disk_trend()
+
+
+def free_after_horizon(selector: str) -> str:
+    """Return the free space ``selector`` predicts at the alert's horizon, from its trend."""
+    return f"predict_linear({selector}[{DISK_TREND_WINDOW}], {DISK_HORIZON_SECONDS})"

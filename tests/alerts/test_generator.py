@@ -71,6 +71,7 @@ def test_tunables_change_severity_for_window_labels_and_drop_alerts() -> None:
           BTSyncFolderStalled: {window: 20m}
           BTSyncPeerNotSynced: {max_age: 7d}
           BTSyncVersionMismatch: {enabled: false}
+          BTSyncDiskSpaceLow: {window: 12h, horizon: 48h, min_free: 512MiB}
         """
     )
     alerts = _alerts(render_rules(tunables))
@@ -83,6 +84,10 @@ def test_tunables_change_severity_for_window_labels_and_drop_alerts() -> None:
         "https://runbooks.example.org/btsync.md#btsyncnodedown"
     )
     assert "[20m]" in str(alerts["BTSyncFolderStalled"]["expr"])
+    disk = alerts["BTSyncDiskSpaceLow"]
+    assert "[12h], 172800) < 0" in str(disk["expr"])
+    assert str(disk["expr"]).rstrip().endswith("< 536870912")
+    assert "within 48h, or below 512MiB" in str(disk["annotations"]["description"])  # type: ignore[index]
     assert "> 604800" in str(alerts["BTSyncPeerNotSynced"]["expr"])
 
 
@@ -126,6 +131,14 @@ def test_every_mistake_is_reported_at_once_with_its_key_path() -> None:
         ("comparable_copies: 'type'", "is not a comma-separated list of label matchers"),
         ("labels: {team: '{{ $value }}'}", "labels.team: must be a fixed value, not a template"),
         ("runbook_url: 'https://x/runbook.md#top'", "runbook_url: give the page without #"),
+        (
+            "alerts: {BTSyncDiskSpaceLow: {min_free: 1GB}}",
+            "alerts.BTSyncDiskSpaceLow.min_free: '1GB' is not a size like 1GiB",
+        ),
+        (
+            "alerts: {BTSyncNodeDown: {min_free: 1GiB}}",
+            "alerts.BTSyncNodeDown.min_free: unknown key",
+        ),
     ],
 )
 def test_bad_documents_get_a_clear_error(text: str, message: str) -> None:

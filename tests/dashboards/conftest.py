@@ -21,7 +21,7 @@ GRAFANA_DIR = Path(__file__).resolve().parents[2] / "grafana"
 CONTRACT: Mapping[str, tuple[str, ...]] = {
     "btsync_up": ("node",),
     "btsync_scrape_duration_seconds": ("node",),
-    "btsync_node_info": ("node", "version", "os"),
+    "btsync_node_info": ("node", "version", "os", "api"),
     "btsync_download_speed_bytes_per_second": ("node",),
     "btsync_upload_speed_bytes_per_second": ("node",),
     "btsync_folder_info": ("node", "folder", "folder_id", "type"),
@@ -34,6 +34,13 @@ CONTRACT: Mapping[str, tuple[str, ...]] = {
     "btsync_peer_download_bytes_total": ("node", "folder", "peer_id"),
     "btsync_peer_upload_bytes_total": ("node", "folder", "peer_id"),
     "btsync_peer_last_synced_timestamp_seconds": ("node", "folder", "peer_id"),
+    # only for nodes read through the web GUI API
+    "btsync_folder_pending_bytes": ("node", "folder", "direction"),
+    "btsync_folder_pending_files": ("node", "folder", "direction"),
+    "btsync_folder_paused": ("node", "folder"),
+    "btsync_folder_disk_free_bytes": ("node", "folder"),
+    "btsync_peer_online": ("node", "folder", "peer_id"),
+    "btsync_peer_last_seen_timestamp_seconds": ("node", "folder", "peer_id"),
     "btsync_exporter_api_requests_total": ("node", "method", "outcome"),
     "btsync_exporter_api_request_duration_seconds_bucket": ("method", "le"),
     "btsync_exporter_api_request_duration_seconds_sum": ("method",),

@@ -37,8 +37,56 @@ SERIES: tuple[tuple[str, str, str], ...] = (
     ("btsync_scrape_duration_seconds", 'node="nas"', "0.05x40"),
     ("btsync_scrape_duration_seconds", 'node="laptop"', "0.2x40"),
     ("btsync_scrape_duration_seconds", 'node="cold"', "8x40"),
-    ("btsync_node_info", 'node="nas", version="2.3.8", os="linux"', "1x40"),
-    ("btsync_node_info", 'node="laptop", version="1.4.111", os="mac"', "1x40"),
+    ("btsync_node_info", 'node="nas", version="2.3.8", os="linux", api="v1"', "1x40"),
+    ("btsync_node_info", 'node="laptop", version="1.4.111", os="mac", api="v1"', "1x40"),
+    # cellar: a node read through the web GUI API, with its own folder f4 (paused, with a
+    # queue, on a volume losing 100 kB every 15 s) and two known peers, one offline
+    ("btsync_up", 'node="cellar"', "1x40"),
+    ("btsync_node_info", 'node="cellar", version="3.1.2", os="linux", api="gui"', "1x40"),
+    (
+        "btsync_folder_info",
+        'node="cellar", folder="/srv/Fotos", folder_id="f4", type="read_write", selective="false"',
+        "1x40",
+    ),
+    (
+        "btsync_folder_pending_bytes",
+        'node="cellar", folder="/srv/Fotos", direction="download"',
+        "5000x40",
+    ),
+    (
+        "btsync_folder_pending_bytes",
+        'node="cellar", folder="/srv/Fotos", direction="upload"',
+        "1000x40",
+    ),
+    (
+        "btsync_folder_pending_files",
+        'node="cellar", folder="/srv/Fotos", direction="download"',
+        "5x40",
+    ),
+    (
+        "btsync_folder_pending_files",
+        'node="cellar", folder="/srv/Fotos", direction="upload"',
+        "1x40",
+    ),
+    ("btsync_folder_paused", 'node="cellar", folder="/srv/Fotos"', "1x40"),
+    ("btsync_folder_disk_free_bytes", 'node="cellar", folder="/srv/Fotos"', "100000000-100000x40"),
+    (
+        "btsync_peer_info",
+        'node="cellar", folder="/srv/Fotos", peer_id="P5", name="nas", connection="direct"',
+        "1x40",
+    ),
+    (
+        "btsync_peer_info",
+        'node="cellar", folder="/srv/Fotos", peer_id="P6", name="old-laptop", connection="direct"',
+        "1x40",
+    ),
+    ("btsync_peer_online", 'node="cellar", folder="/srv/Fotos", peer_id="P5"', "1x40"),
+    ("btsync_peer_online", 'node="cellar", folder="/srv/Fotos", peer_id="P6"', "0x40"),
+    (
+        "btsync_peer_last_seen_timestamp_seconds",
+        'node="cellar", folder="/srv/Fotos", peer_id="P6"',
+        "300x40",
+    ),
     ("btsync_download_speed_bytes_per_second", 'node="nas"', "500x40"),
     ("btsync_download_speed_bytes_per_second", 'node="laptop"', "2000x40"),
     ("btsync_upload_speed_bytes_per_second", 'node="nas"', "2000x40"),
@@ -365,6 +413,21 @@ def test_the_numbers_that_matter(promtool: Path, queries: list[PanelQuery], tmp_
             [sample('node="nas"', 0), sample('node="laptop"', 0), sample('node="cold"', 1)],
         ),
         (find(queries, "btsync-peers-transfers", "Relay share of peers"), ALL, [sample("", 0.5)]),
+        # GUI-only signals: cellar's queue (5000 + 1000), its offline peer seen at 300 s,
+        # and its volume, 96.8 MB free at 480 s and losing 6,666.7 B/s: -479.2 MB in 24h.
+        (find(queries, "btsync-fleet-overview", "Bytes pending"), ALL, [sample("", 6000)]),
+        (find(queries, "btsync-fleet-overview", "Folders paused"), ALL, [sample("", 1)]),
+        (find(queries, "btsync-fleet-overview", "Peers offline"), ALL, [sample("", 1)]),
+        (
+            find(queries, "btsync-fleet-overview", "Free disk space", "B"),
+            ALL,
+            [sample('node="cellar", folder="/srv/Fotos"', -479200000)],
+        ),
+        (
+            find(queries, "btsync-peers-transfers", "Known peers", "B"),
+            ALL,
+            [sample('node="cellar", folder="/srv/Fotos", peer_id="P6"', 180)],
+        ),
         (
             find(queries, "btsync-peers-transfers", "Relay share of traffic"),
             ALL,
