@@ -8,6 +8,12 @@ full of regex and string metacharacters, one node), sends each panel's query as 
 query (graphs) or an instant query (tables), and requires data back, with every label
 its legend prints on every series and every table column on some row.
 
+The demo mixes API v1 nodes with nodes read through the web GUI API. A panel built on
+series only GUI nodes have must show data when the selection includes one (All, or a GUI
+node chosen), and may be empty for a selection of v1 nodes only, as in Grafana. The fleet
+starts 31 simulated minutes into the demo, so that a peer has left and a GUI node lists it
+offline with its last-seen time.
+
 It polls until every query answers or 60 s pass, so it takes as long as the slowest
 rate() needs to have two points: under 10 s here.
 """
@@ -45,6 +51,26 @@ RATE_INTERVAL = "10s"
 GRAPH_RANGE = 30.0
 GRAPH_STEP = "2s"
 DEADLINE = 60.0
+#: Series only nodes read through the web GUI API have.
+GUI_ONLY = frozenset(
+    {
+        "btsync_folder_pending_bytes",
+        "btsync_folder_pending_files",
+        "btsync_folder_paused",
+        "btsync_folder_disk_free_bytes",
+        "btsync_peer_online",
+        "btsync_peer_last_seen_timestamp_seconds",
+    }
+)
+
+
+def gui_only(query: PanelQuery) -> bool:
+    """Whether ``query`` reads a series that only GUI nodes have."""
+    return any(f"{metric}{{" in query.expr for metric in GUI_ONLY)
+
+
+#: How far into the demo the fleet starts: build-server leaves "documents" at 30 min.
+HEAD_START = 31 * 60.0
 
 
 @dataclass(frozen=True)
@@ -189,8 +215,9 @@ def demo_config(fleet: Fleet, path: Path) -> Path:
 
 @pytest.fixture
 async def demo_fleet() -> AsyncIterator[Fleet]:
-    """The demo fleet on loopback, following the wall clock from now."""
-    fleet = Fleet.from_scenario("demo", seed=0, clock=ManualClock(time.time()))
+    """The demo fleet on loopback, HEAD_START into its story, following the wall clock."""
+    fleet = Fleet.from_scenario("demo", seed=0, clock=ManualClock(time.time() - HEAD_START))
+    fleet.advance(HEAD_START)
     await fleet.start(realtime=True)
     try:
         yield fleet
@@ -236,17 +263,29 @@ async def test_every_panel_shows_data_from_the_demo_fleet(
         holders = await api.instant(f'btsync_peer_info{{job="{JOB}"}}')
         busiest = max(nodes, key=lambda n: (sum(s["metric"]["node"] == n for s in holders), n))
 
+        gui_info = await api.instant(f'btsync_node_info{{job="{JOB}", api="gui"}}')
+        gui_nodes = sorted({s["metric"]["node"] for s in gui_info})
+        assert gui_nodes, "the demo has no node read through the GUI API"
+        gui_busiest = max(
+            gui_nodes, key=lambda n: (sum(s["metric"]["node"] == n for s in holders), n)
+        )
+
         all_values = {**job, "node": ".+", "folder": ".+"}
         selections: dict[str, dict[str, str]] = {
             "All": all_values,
             f"folder={folder}": {**all_values, "folder": grafana_regex([folder])},
             f"node={busiest}": {**all_values, "node": grafana_regex([busiest])},
+            f"node={gui_busiest}": {**all_values, "node": grafana_regex([gui_busiest])},
         }
+        with_gui = {"All", f"node={gui_busiest}"}
         cases = [
             Case(q, name, substitute(q.expr, values, RATE_INTERVAL))
             for q in queries
             for name, values in selections.items()
+            # GUI-only panels where a GUI node is selected; the others where v1 nodes are
+            if (name in with_gui if gui_only(q) else name != f"node={gui_busiest}")
         ]
+        assert any(gui_only(c.query) for c in cases)
 
         pending = {i: "not run" for i in range(len(cases))}
         loop = asyncio.get_running_loop()
