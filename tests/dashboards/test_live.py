@@ -266,9 +266,14 @@ async def test_every_panel_shows_data_from_the_demo_fleet(
         gui_info = await api.instant(f'btsync_node_info{{job="{JOB}", api="gui"}}')
         gui_nodes = sorted({s["metric"]["node"] for s in gui_info})
         assert gui_nodes, "the demo has no node read through the GUI API"
-        gui_busiest = max(
-            gui_nodes, key=lambda n: (sum(s["metric"]["node"] == n for s in holders), n)
-        )
+        # the GUI node with the most peers listed offline (its last-seen panels need one)
+        known = await api.instant(f'btsync_peer_online{{job="{JOB}"}}')
+
+        def offline_then_known(node: str) -> tuple[int, int, str]:
+            mine = [s for s in known if s["metric"]["node"] == node]
+            return (sum(s["value"][1] == "0" for s in mine), len(mine), node)
+
+        gui_busiest = max(gui_nodes, key=offline_then_known)
 
         all_values = {**job, "node": ".+", "folder": ".+"}
         selections: dict[str, dict[str, str]] = {
