@@ -6,11 +6,17 @@ scenario. Prometheus loads the bundled rules with every duration divided by 720 
 demo-only copy ``write_demo_rules`` writes), evaluates them every second and sends to an
 Alertmanager whose only receiver is a webhook served by this test. The faulty fleet's
 alerts must arrive with the right labels; the healthy fleet must produce none.
+
+The faulty fleet mixes API v1 nodes with two Resilio Sync 3.x nodes without an API key,
+which the exporter reads through the web GUI API (``api: auto``): studio holds the
+stalled folder with a queue that never shrinks (the exact branch of BTSyncFolderStalled),
+cabin a paused folder on a volume filling fast (BTSyncFolderPaused, BTSyncDiskSpaceLow).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -50,6 +56,15 @@ nodes:
   - {name: office, device_name: office}
   - {name: laptop, device_name: laptop}
   - {name: pi, device_name: pi, down: true}
+  - {name: studio, device_name: studio, version: 1.4.111, api_key: false, disk_free: 2TiB}
+  # 4 GiB free, 64 MiB/s taken by something else: empty after 64 s, and the trend says so
+  # within BTSyncDiskSpaceLow's scaled horizon (24h / 720 = 120 s) from the first scrapes
+  - name: cabin
+    device_name: cabin
+    version: 1.4.111
+    api_key: false
+    disk_free: 4GiB
+    disk_fill: 64MiB
 folders:
   - name: backup
     dir: /srv/Backup
@@ -73,6 +88,14 @@ folders:
     nodes:
       office: {mode: read_write, dir: /Users/office/Projects}
       nas: {mode: read_only, size: 40%}
+      studio: {mode: read_only, dir: /volume1/Projects, size: 30%}
+  - name: photos
+    dir: /srv/Photos
+    size: 256MiB
+    files: 100
+    nodes:
+      nas: read_write
+      cabin: {mode: read_only, dir: 'E:\\Photos', paused: true}
   - name: scratch
     dir: /srv/Scratch
     size: 1MiB
@@ -89,10 +112,16 @@ EXPECTED = {
     ("BTSyncFolderNoPeers", "nas", "/srv/Scratch"),
     ("BTSyncFolderStalled", "nas", "/srv/Projects"),
     ("BTSyncFolderStalled", "office", "/Users/office/Projects"),
+    ("BTSyncFolderStalled", "studio", "/volume1/Projects"),
+    ("BTSyncFolderPaused", "cabin", "E:\\Photos"),
+    ("BTSyncDiskSpaceLow", "cabin", "E:\\Photos"),
 }
 #: May also arrive: the stalled read-only copy is behind, and OutOfSync's scaled `for`
 #: (6h / 720 = 30 s) can run out before the test ends.
-ALLOWED = EXPECTED | {("BTSyncFolderOutOfSync", "nas", "/srv/Projects")}
+ALLOWED = EXPECTED | {
+    ("BTSyncFolderOutOfSync", "nas", "/srv/Projects"),
+    ("BTSyncFolderOutOfSync", "studio", "/volume1/Projects"),
+}
 
 
 class Webhook:
@@ -312,6 +341,21 @@ async def test_faults_reach_the_webhook_with_their_labels_and_a_healthy_fleet_pa
         if labels["alertname"] == "BTSyncFolderStalled":
             assert labels["type"] in ("read_write", "read_only"), labels
             assert labels["folder_id"], labels
+    # One stalled alert per copy: studio's from its own queue, the v1 nodes' from sizes.
+    stalled = {
+        a["labels"]["node"]: a["annotations"]["description"]
+        for a in hook.alerts
+        if a["labels"]["alertname"] == "BTSyncFolderStalled"
+    }
+    assert "queued for transfer (the node's own count)" in stalled["studio"]
+    assert "data pending (its copies differ" in stalled["nas"]
+    firing_stalled = [a for a in hook.alerts if a["labels"]["alertname"] == "BTSyncFolderStalled"]
+    assert len({(a["labels"]["node"], a["labels"]["folder"]) for a in firing_stalled}) == 3
+    # The disk alert came from the trend, while more than min_free (1GiB) was left.
+    disk = next(a for a in hook.alerts if a["labels"]["alertname"] == "BTSyncDiskSpaceLow")
+    free = re.search(r"has ([\d.]+)GiB free, and at the rate", disk["annotations"]["description"])
+    assert free is not None, disk["annotations"]["description"]
+    assert float(free[1]) > 1, disk["annotations"]["description"]
     error = next(a for a in hook.alerts if a["labels"]["alertname"] == "BTSyncFolderError")
     assert "error code 101" in error["annotations"]["description"]
     assert "no permission to write" in error["annotations"]["description"]
