@@ -55,6 +55,8 @@ class _Q:
         """``metric`` of every comparable copy, with ``labels`` of the copy's folder_info.
 
         A copy being indexed is left out: its size and file count are a count in progress.
+        So is a paused copy (GUI nodes): it is behind by choice, which BTSyncFolderPaused
+        reports; counting it would make every other copy look stalled.
         """
         return (
             "(\n"
@@ -62,6 +64,7 @@ class _Q:
             f"  * on ({_FOLDER}) group_left ({labels})\n"
             f"  {self('btsync_folder_info', self.comparable)}\n"
             f"  unless on ({_FOLDER}) {self('btsync_folder_indexing')} == 1\n"
+            f"  unless on ({_FOLDER}) {self('btsync_folder_paused')} == 1\n"
             ")"
         )
 
