@@ -36,7 +36,7 @@ DEMO_CAUSES: Mapping[str, str] = {
     "BTSyncFolderStalled": "projects: copies differ, peers connected, nothing moves",
     "BTSyncFolderIndexingStuck": "music on laptop: indexing, nothing changes",
     "BTSyncFolderOutOfSync": "copies behind the largest one and not catching up",
-    "BTSyncVersionMismatch": "office runs Sync 1.4.106, the others 1.4.111",
+    "BTSyncVersionMismatch": "office runs Sync 1.4.106, studio 3.1.2, cabin 2.7.3",
     "BTSyncFolderPaused": "music on cabin (a GUI-only node): paused",
     "BTSyncDiskSpaceLow": "cabin's volume fills up (full about 20 minutes in)",
 }

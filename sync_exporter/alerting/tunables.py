@@ -181,7 +181,9 @@ class Tunables:
         """Return a copy with every duration multiplied by ``factor``, none below ``floor_ms``.
 
         For demos and end-to-end tests only: real alerts need real durations. The
-        last-change memory is not scaled, it only has to outlive the run.
+        last-change memory is not scaled, it only has to outlive the run. Nor is a
+        prediction's horizon (or min_free): the simulated world keeps its real pace, so a
+        volume that fills in 20 minutes is full within 24h whatever the demo waits.
         """
 
         def scale(millis: int) -> int:
@@ -196,7 +198,6 @@ class Tunables:
                 for_ms=scale(settings.for_ms),
                 window_ms=scale_opt(settings.window_ms),
                 max_age_ms=scale_opt(settings.max_age_ms),
-                horizon_ms=scale_opt(settings.horizon_ms),
             )
             for name, settings in self.alerts.items()
         }

@@ -153,6 +153,10 @@ def test_demo_rules_scale_every_duration_and_flag_each_alert() -> None:
     assert demo["BTSyncFolderIndexingStuck"]["for"] == "2m"
     assert demo["BTSyncNodeDown"]["for"] == "15s"  # 5s, raised to the floor
     assert "[30s]" in str(demo["BTSyncFolderIndexingStuck"]["expr"])
+    # the world keeps its pace: the prediction still looks 24h ahead, the floor stays 1GiB
+    disk = str(demo["BTSyncDiskSpaceLow"]["expr"])
+    assert "[6m], 86400) < 0" in disk
+    assert disk.rstrip().endswith("< 1073741824")
     for name, rule in demo.items():
         assert rule["labels"]["demo_only"] == "true"  # type: ignore[index]
         summary = str(rule["annotations"]["summary"])  # type: ignore[index]
