@@ -304,6 +304,20 @@ LAYOUTS: tuple[Layout, ...] = (
         ),
     ),
     Layout(
+        "chart-probe-sd",
+        "Helm chart, standalone, probe.discovery: sd: a ScrapeConfig reads the exporter's /sd "
+        "(one /probe target per node, instance = the node, no pod labels: any replica "
+        "answers) and the ServiceMonitor keeps the /metrics endpoint for the exporter's own "
+        'metrics, all with job="btsync".',
+        lambda node: {"job": "btsync", "instance": node},
+        lambda node: {"job": "btsync", "instance": _POD_IP, **_SERVICE},
+        (
+            *(({"job": "btsync", "instance": n}, FLAT) for n in NODES),
+            ({"job": "btsync", "instance": "attic"}, DEAD),
+            ({"job": "btsync", "instance": _POD_IP, **_SERVICE}, FLAT),
+        ),
+    ),
+    Layout(
         "chart-sidecar",
         "Helm chart, sidecar mode, PodMonitor: one exporter per Sync pod, node = pod name, "
         "instance the pod address.",
