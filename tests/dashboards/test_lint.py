@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from sync_exporter.dashboards import build_all
-from tests.dashboards.inspect import PanelQuery, field_refs, table_columns, variables_used
 from sync_exporter.dashboards.promql import DISK_TREND_WINDOW
+from tests.dashboards.inspect import PanelQuery, field_refs, table_columns, variables_used
 
 GRAFANA_DIR = Path(__file__).resolve().parents[2] / "grafana"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
