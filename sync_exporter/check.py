@@ -4,8 +4,8 @@ This is the first command a new user runs, before Prometheus is involved: it loa
 config exactly as the exporter does, scrapes every node with the exporter's own
 :class:`~sync_exporter.scrape.Scraper` (so what it reports is what ``/metrics`` would
 show), and prints one row per node with the reason for any failure in plain words, then
-every folder problem that one look can tell (in error, no connected peer, a copy behind the
-largest copy of its folder), the same kinds as the landing page lists.
+every folder problem that one look can tell (in error, paused, no connected peer, a copy
+behind the largest copy of its folder), the same kinds as the landing page lists.
 
 Exit codes: 0 every node and folder OK, 1 some node failed, 2 bad flags or an invalid
 config, 3 every node answered but some folder has a problem.

@@ -51,7 +51,7 @@ td.time { white-space: nowrap; }
 td.err { min-width: 18em; }
 #problems td.kind { font-weight: bold; white-space: nowrap; }
 #problems tr.error td.kind, #problems tr.stalled td.kind { color: #b3261e; }
-#problems tr.out-of-sync td.kind, #problems tr.no-peers td.kind,
+#problems tr.out-of-sync td.kind, #problems tr.no-peers td.kind, #problems tr.paused td.kind,
 #problems tr.indexing-stuck td.kind { color: #8a6d00; }
 .ok { color: #17692c; }
 """

@@ -31,6 +31,7 @@ class Kind(StrEnum):
     ERROR = "error"
     STALLED = "stalled"
     OUT_OF_SYNC = "out of sync"
+    PAUSED = "paused"
     NO_PEERS = "no peers"
     INDEXING = "indexing stuck"
 
@@ -122,7 +123,10 @@ def _folder_problems(
         and (before.files, before.size_bytes) == (folder.files, folder.size_bytes)
     ):
         yield Kind.INDEXING, f"indexing, no progress ({folder.files} files)"
-    if folder.folder_id in largest and _comparable(folder) and not folder.error_code:
+    paused = folder.gui is not None and folder.gui.paused
+    if paused:
+        yield Kind.PAUSED, "paused on the node: nothing syncs until it is resumed"
+    if folder.folder_id in largest and _comparable(folder) and not folder.error_code and not paused:
         size, files = largest[folder.folder_id]
         if folder.size_bytes < size or folder.files < files:
             behind = (

@@ -232,7 +232,10 @@ async def test_folder_problems_are_reported_and_set_the_exit_code(tmp_path: Path
         behind = {(row[0], row[1], row[2]) for row in found[1:]}
         assert ("out of sync", "nas", "/srv/sync/Projekte") in behind
         assert all(row[1] != "vault" for row in found)  # encrypted copies never count
-        assert re.search(r"\n\d+ folder problems: 1 error, \d+ out of sync$", stdout.rstrip())
+        assert re.search(
+            r"\n\d+ folder problems: 1 error, \d+ out of sync, 1 paused$", stdout.rstrip()
+        )
+        assert ["paused", "cabin", "E:\\Sync\\Musik"] in [row[:3] for row in found]
         assert f"all {len(answering)} nodes OK" in stdout
 
         # A node down as well: the node's failure decides the exit code.

@@ -131,6 +131,9 @@ async def test_folder_problems_are_listed_above_the_nodes_with_since(
     found = _problems(page)
     assert ("error", "office", "/Volumes/Backup") in found
     assert ("indexing stuck", "laptop", "D:\\Musik") in found
+    # A paused copy (GUI API) is paused, not stalled, however far behind it is.
+    assert ("paused", "cabin", "E:\\Sync\\Musik") in found
+    assert not [p for p in found if p[1:] == ("cabin", "E:\\Sync\\Musik") and p[0] != "paused"]
     assert ("stalled", "nas", "/srv/sync/Projekte") in found
     # documents on laptop is behind but receiving: out of sync, catching up, not stalled.
     assert ("out of sync", "laptop", "C:\\Users\\Åsa\\Documents") in found
