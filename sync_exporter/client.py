@@ -29,7 +29,7 @@ import re
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, quote_plus
@@ -434,24 +434,12 @@ class SyncClient:
         self, method: str, params: dict[str, str], parse: Callable[[object], T]
     ) -> T:
         """Send one request, decode and parse it, and report it to the observer once."""
-        started = time.perf_counter()
-        outcome = Outcome.TIMEOUT  # what a cancellation by the scrape deadline means
-        try:
-            result = await self._exchange(method, params, parse)
-        except SyncError as err:
-            outcome = err.outcome
-            raise
-        except asyncio.CancelledError:
-            raise  # the scrape's deadline: counted as a timeout
-        except Exception:
-            outcome = Outcome.INVALID_RESPONSE  # a parse bug, not a timeout
-            raise
-        else:
-            skipped = result.skipped if isinstance(result, Parsed) else 0
-            outcome = Outcome.INVALID_RESPONSE if skipped else Outcome.SUCCESS
-            return result
-        finally:
-            self._observe(method, outcome, time.perf_counter() - started)
+        return await observed_request(
+            self._observer,
+            self._node.name,
+            method,
+            lambda: self._exchange(method, params, parse),
+        )
 
     async def _exchange(
         self, method: str, params: dict[str, str], parse: Callable[[object], T]
@@ -473,8 +461,35 @@ class SyncClient:
             del body  # the decoded value is all that is needed from here on
             return parse(value)
 
-    def _observe(self, method: str, outcome: Outcome, seconds: float) -> None:
-        report_request(self._observer, self._node.name, method, outcome, seconds)
+
+async def observed_request(
+    observer: RequestObserver | None, node: str, method: str, call: Callable[[], Awaitable[T]]
+) -> T:
+    """Run one logical request and report it once, with its outcome and duration.
+
+    Shared by both API clients, so they count alike: a SyncError by its outcome, a
+    cancellation (the scrape's deadline) as a timeout, any other exception (a parse bug)
+    as invalid_response, and a result that skipped malformed entries (``.skipped``) as
+    invalid_response too.
+    """
+    started = time.perf_counter()
+    outcome = Outcome.TIMEOUT  # what a cancellation by the scrape deadline means
+    try:
+        result = await call()
+    except SyncError as err:
+        outcome = err.outcome
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        outcome = Outcome.INVALID_RESPONSE  # a parse bug, not a timeout
+        raise
+    else:
+        skipped = getattr(result, "skipped", 0)
+        outcome = Outcome.INVALID_RESPONSE if skipped else Outcome.SUCCESS
+        return result
+    finally:
+        report_request(observer, node, method, outcome, time.perf_counter() - started)
 
 
 def report_request(
@@ -585,12 +600,25 @@ async def _read_capped(response: aiohttp.ClientResponse, lease: Lease | None = N
 
 
 def _inflate(raw: bytes, lease: Lease) -> bytes:
-    """Inflate a gzip or zlib stream, never past the room left in ``lease``."""
-    room = lease.room()
+    """Inflate a gzip or zlib stream piece by piece, each piece taken from ``lease`` first.
+
+    So a bomb stops at the budget with no more than the budget held, never inflated whole.
+    """
     inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
+    body = bytearray()
+    pending = raw
     try:
-        body = inflater.decompress(raw, room + 1)
+        while True:
+            piece = inflater.decompress(pending, _INFLATE_PIECE)
+            lease.take(len(piece))
+            body += piece
+            pending = inflater.unconsumed_tail
+            if inflater.eof or (not pending and len(piece) < _INFLATE_PIECE):
+                break
     except zlib.error:
         raise SyncProtocolError("response body is not valid gzip or deflate data") from None
-    lease.take(len(body))  # room + 1 bytes (more was left to inflate) raises here
-    return body
+    return bytes(body)
+
+
+#: Bytes inflated at a time (and the most the inflater holds beyond the budget).
+_INFLATE_PIECE = 256 * 1024

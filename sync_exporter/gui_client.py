@@ -44,7 +44,7 @@ from sync_exporter.client import (
     _status_error,
     _translated,
     credential_texts,
-    report_request,
+    observed_request,
 )
 from sync_exporter.config import NodeConfig
 from sync_exporter.credentials import SecretUnavailableError
@@ -228,26 +228,7 @@ class GuiClient:
 
     async def _observed(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run one logical request and report it once, with its outcome and duration."""
-        started = time.perf_counter()
-        outcome = Outcome.TIMEOUT  # what a cancellation by the scrape deadline means
-        try:
-            result = await call()
-        except SyncError as err:
-            outcome = err.outcome
-            raise
-        except asyncio.CancelledError:
-            raise  # the scrape's deadline: counted as a timeout
-        except Exception:
-            outcome = Outcome.INVALID_RESPONSE  # a parse bug, not a timeout
-            raise
-        else:
-            skipped = result.skipped if isinstance(result, GuiFolders) else 0
-            outcome = Outcome.INVALID_RESPONSE if skipped else Outcome.SUCCESS
-            return result
-        finally:
-            report_request(
-                self._observer, self._node.name, method, outcome, time.perf_counter() - started
-            )
+        return await observed_request(self._observer, self._node.name, method, call)
 
 
 def _millis() -> str:

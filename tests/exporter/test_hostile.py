@@ -24,6 +24,8 @@ import html
 import json
 import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -218,7 +220,23 @@ def _peers_unknown(exposition: Exposition, _: ExporterProcess) -> None:
 def _no_credentials(exposition: Exposition, exporter: ExporterProcess) -> None:
     token = base64.b64encode(f"{LOGIN}:{PASSWORD}".encode()).decode()
     landing = _get_sync(exporter.base + "/")
-    for where, text in (("log", exporter.log()), ("landing page", landing)):
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sync_exporter",
+            "check",
+            "--config.file",
+            str(exporter.config_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    checked = check.stdout + check.stderr
+    assert "api_error" in checked or "API error" in checked, checked
+    for where, text in (("log", exporter.log()), ("landing page", landing), ("check", checked)):
         assert token not in text, where
         assert PASSWORD not in text, where
         assert "<secret>" in html.unescape(text), where
