@@ -1,7 +1,8 @@
 """The exporter's HTTP side: routes, content negotiation, deadlines and config reload.
 
 Handlers are thin: parse the request, ask the scraper for snapshots, render them with
-``metrics.render`` and encode the families in the format the client asked for. All
+the fast renderer (``exposition``) in the format the client asked for, the exporter's
+own metrics behind them through prometheus_client. All
 state lives in one :class:`Exporter` object stored on the application (no module-level
 state), and the resources that need closing (the scraper's HTTP sessions, the SIGHUP
 handler) are opened and closed in a ``cleanup_ctx``.
@@ -30,6 +31,7 @@ from prometheus_client.metrics_core import Metric
 from sync_exporter import __version__
 from sync_exporter.config import Config, ConfigError, NodeConfig, load_config
 from sync_exporter.discovery import BadHostError, target_address, target_groups
+from sync_exporter.exposition import Format, Rendered, Renderer, gzip_body
 from sync_exporter.landing import ReloadStatus, render_landing
 from sync_exporter.metrics import render
 from sync_exporter.model import NodeSnapshot
@@ -50,6 +52,12 @@ TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 #: Above this many samples, rendering, encoding and compression run in a worker thread,
 #: so one big scrape does not stall the event loop (and every other request).
 EXECUTOR_SAMPLES = 2000
+
+#: gzip level of /metrics and /probe bodies, chosen by measurement (docs/benchmarks.md).
+GZIP_LEVEL = 1
+
+#: Bodies above this size are streamed chunk by chunk instead of joined into one copy.
+STREAM_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +105,7 @@ class Exporter:
         self.registry = exporter_registry(self_metrics)
         self.web_config = settings.web_config
         self.auth = BasicAuth()
+        self.renderer = Renderer(thread_above=EXECUTOR_SAMPLES)
         self.ready = False
         #: Folder problems across the fleet, from what the scrapes saw (landing page).
         self.problems = ProblemTracker()
@@ -154,6 +163,7 @@ class Exporter:
                 await self.scraper.forget(names)
                 self.scraper.reconsider_apis()
                 self.problems.forget(names)
+                self.renderer.forget(names)
                 log.info(
                     "configuration reloaded", extra={"file": str(path), "nodes": len(config.nodes)}
                 )
@@ -226,12 +236,33 @@ def _build(
     encoder: Encoder,
     gzip_ok: bool,
 ) -> bytes:
-    """Render, encode and maybe compress: pure CPU work, safe to run in a thread."""
+    """prometheus_client's own rendering, for the formats the fast path does not write."""
     families = [*render(snapshots, config), *extra]
     body = encoder(_Families(families))
     if gzip_ok:
-        body = gzip.compress(body, compresslevel=6)
+        body = gzip.compress(body, compresslevel=GZIP_LEVEL)
     return body
+
+
+def _fast_format(content_type: str) -> Format | None:
+    """The format the fast renderer writes for ``content_type``, None when it cannot.
+
+    Our metric and label names are legacy Prometheus names, which every name escaping
+    leaves as they are, except ``dots`` (it doubles underscores): that one, rarely asked
+    for, goes through prometheus_client.
+    """
+    if "escaping=dots" in content_type:
+        return None
+    return "openmetrics" if content_type.startswith("application/openmetrics-text") else "text"
+
+
+def _encode_fast(
+    rendered: Rendered, fmt: Format, tail: bytes, gzip_ok: bool
+) -> list[bytes | bytearray]:
+    """The node part (encoded and compressed once per format and level) and this tail."""
+    if gzip_ok:
+        return [*gzip_body(rendered.deflated(fmt, GZIP_LEVEL), tail, GZIP_LEVEL)]
+    return [*rendered.chunks(fmt), tail]
 
 
 async def _respond(
@@ -239,13 +270,16 @@ async def _respond(
     snapshots: Sequence[NodeSnapshot],
     config: Config,
     extra: Sequence[Metric] = (),
-) -> web.Response:
+) -> web.StreamResponse:
     """Answer with the exposition of ``snapshots`` (plus ``extra`` families).
 
     The format follows ``Accept`` (text 0.0.4 by default, OpenMetrics when asked), gzip'd
     when ``Accept-Encoding`` allows; 406 when the client refuses both formats (never a
-    500, whatever the headers). A large scrape is rendered and encoded in a worker
-    thread (about 6 us per sample), so the loop keeps serving other requests meanwhile.
+    500, whatever the headers). The node series come from the fast renderer
+    (sync_exporter.exposition), shared by the scrapes that share the snapshots; ``extra``
+    (self-metrics, process metrics) is encoded by prometheus_client behind them. A large
+    scrape is rendered, encoded and compressed in a worker thread, so the loop keeps
+    serving other requests meanwhile, and its body is streamed without being joined.
     """
     chosen = negotiate(",".join(request.headers.getall("Accept", [])))
     gzip_ok = accepts_gzip(",".join(request.headers.getall("Accept-Encoding", [])))
@@ -255,16 +289,34 @@ async def _respond(
             "or application/openmetrics-text\n"
         )
     encoder, content_type = chosen
-    args = (snapshots, config, extra, encoder, gzip_ok)
-    if _estimate_samples(snapshots) > EXECUTOR_SAMPLES:
-        body = await asyncio.to_thread(_build, *args)
+    fmt = _fast_format(content_type)
+    estimate = _estimate_samples(snapshots)
+    large = estimate > EXECUTOR_SAMPLES
+    chunks: list[bytes | bytearray]
+    if fmt is None:
+        args = (snapshots, config, extra, encoder, gzip_ok)
+        chunks = [await asyncio.to_thread(_build, *args) if large else _build(*args)]
     else:
-        body = _build(*args)
-    response = web.Response(body=body)
-    response.headers["Content-Type"] = content_type
+        peers = {node.name: node.peers for node in config.nodes}
+        renderer = request.app[EXPORTER].renderer
+        rendered = await renderer.render(snapshots, peers, estimate)
+        tail = encoder(_Families(extra))
+        if large:
+            chunks = await asyncio.to_thread(_encode_fast, rendered, fmt, tail, gzip_ok)
+        else:
+            chunks = _encode_fast(rendered, fmt, tail, gzip_ok)
+    headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
     if gzip_ok:
-        response.headers["Content-Encoding"] = "gzip"
-    response.headers["Vary"] = "Accept, Accept-Encoding"
+        headers["Content-Encoding"] = "gzip"
+    size = sum(len(chunk) for chunk in chunks)
+    if size <= STREAM_BYTES or request.method == "HEAD":
+        return web.Response(body=b"".join(chunks), headers=headers)
+    response = web.StreamResponse(headers=headers)
+    response.content_length = size
+    await response.prepare(request)
+    for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
     return response
 
 
