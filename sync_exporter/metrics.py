@@ -8,9 +8,9 @@ drift from the code (a test regenerates the page and fails when it differs).
 Rendering is pure: :func:`render` turns the frozen snapshots of *this* scrape into fresh
 prometheus_client families. It is the reference for which series exist when: the
 server's fast renderer (``sync_exporter.exposition``) writes the same exposition without
-building families, and the tests hold the two equal. Nothing is remembered between scrapes, so a node, folder or peer that is gone
-simply yields no series, and Prometheus marks the old ones stale at once. No sample
-carries a timestamp, for the same reason.
+building families, and the tests hold the two equal. Nothing is remembered between
+scrapes, so a node, folder or peer that is gone simply yields no series, and Prometheus
+marks the old ones stale at once. No sample carries a timestamp, for the same reason.
 
 Sample output (text format)::
 

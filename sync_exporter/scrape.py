@@ -18,9 +18,10 @@ is none yet. Through API v1:
    the node down with that failure as the reason.
 2. For every folder not excluded in the config, ``get_folder_peers`` (and, the first
    time the folder is seen, ``get_secrets`` for its ``folder_id``; every ``metadata_ttl``,
-   ``get_folder_prefs`` for its selective-sync flag), all concurrently but
-   at most ``node.max_concurrency`` requests at a time. A failed get_folder_peers leaves
-   ``peers=None`` for that folder only.
+   ``get_folder_prefs`` for its selective-sync flag), run by a fixed pool of
+   ``node.max_concurrency`` workers taking the next request from one list: a node with
+   20,000 folders is still a handful of tasks, cancelled at once at the deadline. A
+   failed get_folder_peers leaves ``peers=None`` for that folder only.
 
 The whole node is bounded by ``min(timeout, node.timeout)``: a node that never answers
 yields ``up=False, outcome=timeout`` when its budget runs out, so the scrape still answers
@@ -37,7 +38,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Any, Final, TypeVar
 
 import aiohttp
 
@@ -57,7 +58,6 @@ from sync_exporter.model import (
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-A = TypeVar("A")
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,17 +401,16 @@ class Scraper:
         state.version = _refresh(state.version, version_task, now)
         state.os = _refresh(state.os, os_task, now)
 
-        limit = asyncio.Semaphore(max(node.max_concurrency, 1))
         kept = [e for e in entries if not _excluded(node, e.dir)]
+        plan = _FanOut.plan(state, client, kept, now, self._metadata_ttl)
+        await plan.run(max(node.max_concurrency, 1))
         folder_ids: dict[str, str] = {}
         selective: dict[str, _CachedFlag] = {}
-        async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(
-                    self._folder(state, client, entry, limit, folder_ids, selective, now)
-                )
-                for entry in kept
-            ]
+        folders = []
+        for index, entry in enumerate(kept):
+            folders.append(plan.folder(state, index, entry, folder_ids, selective, now))
+            if index % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # thousands of folders: let /-/healthy through
         # Only folders present now are kept: the caches stay bounded.
         state.folder_ids = folder_ids
         state.selective = selective
@@ -423,50 +422,101 @@ class Scraper:
             os=state.os.value if state.os else None,
             download_speed=speed.download,
             upload_speed=speed.upload,
-            folders=tuple(task.result() for task in tasks),
+            folders=tuple(folders),
             timestamp=self._clock(),
             api="v1",
         )
 
-    async def _folder(
-        self,
+
+#: Folders handled between two yields to the event loop when assembling snapshots.
+_YIELD_EVERY = 500
+
+#: Marks a per-folder answer that was not asked for this scrape (None is an answer).
+_NOT_ASKED: Final = object()
+
+
+@dataclass(slots=True)
+class _FanOut:
+    """The per-folder requests of one v1 scrape, run by a fixed pool of workers.
+
+    A node with thousands of folders gets ``max_concurrency`` worker tasks that take
+    the next request from one shared list, not a task per request waiting on a
+    semaphore: the loop schedules a handful of tasks, and cancelling the scrape at its
+    deadline cancels only those (the old way took seconds for 20,000 folders, and the
+    event loop, ``/-/healthy`` and SIGTERM with it).
+    """
+
+    #: (call, secret, results list, folder index), in folder order.
+    jobs: list[tuple[Callable[[str], Awaitable[Any]], str, list[Any], int]]
+    #: Answers (or the SyncError) by folder index; _NOT_ASKED where no request was due.
+    peers: list[Any]
+    secrets: list[Any]
+    prefs: list[Any]
+    keys: list[str]
+
+    @staticmethod
+    def plan(
         state: _NodeState,
         client: SyncClient,
+        kept: Sequence[FolderEntry],
+        now: float,
+        ttl: float,
+    ) -> _FanOut:
+        """get_folder_peers for every folder; get_secrets and get_folder_prefs when due."""
+        count = len(kept)
+        plan = _FanOut([], [_NOT_ASKED] * count, [_NOT_ASKED] * count, [_NOT_ASKED] * count, [])
+        for index, entry in enumerate(kept):
+            key = cache_key(entry.secret)
+            plan.keys.append(key)
+            plan.jobs.append((client.get_folder_peers, entry.secret, plan.peers, index))
+            if key not in state.folder_ids:
+                plan.jobs.append((client.get_secrets, entry.secret, plan.secrets, index))
+            flag = state.selective.get(key)
+            if flag is None or now - flag.fetched_at >= ttl:
+                plan.jobs.append((client.get_folder_selective, entry.secret, plan.prefs, index))
+        return plan
+
+    async def run(self, workers: int) -> None:
+        """Run every job, at most ``workers`` at a time; a failure is stored, not raised."""
+        queue = iter(self.jobs)
+
+        async def worker() -> None:
+            for call, secret, results, index in queue:  # one shared iterator: no job twice
+                results[index] = await _attempt(call(secret))
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(workers, len(self.jobs))):
+                group.create_task(worker())
+
+    def folder(
+        self,
+        state: _NodeState,
+        index: int,
         entry: FolderEntry,
-        limit: asyncio.Semaphore,
         folder_ids: dict[str, str],
         selective: dict[str, _CachedFlag],
         now: float,
     ) -> FolderSnapshot:
-        key = cache_key(entry.secret)
+        """The snapshot of folder ``index`` from its answers and the caches."""
+        key = self.keys[index]
         known = state.folder_ids.get(key)
         flag = state.selective.get(key)
-        async with asyncio.TaskGroup() as group:
-            peers_task = group.create_task(_limited(limit, client.get_folder_peers, entry.secret))
-            secrets_task = prefs_task = None
-            if known is None:
-                secrets_task = group.create_task(_limited(limit, client.get_secrets, entry.secret))
-            if flag is None or now - flag.fetched_at >= self._metadata_ttl:
-                prefs_task = group.create_task(
-                    _limited(limit, client.get_folder_selective, entry.secret)
-                )
-        peers = peers_task.result()
-        if prefs_task is not None:
-            fresh = prefs_task.result()
-            if not isinstance(fresh, SyncError):  # a failure keeps the last known flag
-                flag = _CachedFlag(fresh, now)
+        fresh = self.prefs[index]
+        if fresh is not _NOT_ASKED and not isinstance(fresh, SyncError):  # a failure keeps
+            flag = _CachedFlag(fresh, now)  # the last known flag
         if flag is not None:
             selective[key] = flag
-        if known is None and secrets_task is not None:
-            shared = secrets_task.result()
-            if isinstance(shared, SyncError):
-                known_id = folder_id(entry.secret, None)  # counted by the observer; retried
-            else:
+        if known is None:
+            shared = self.secrets[index]
+            if isinstance(shared, SharedSecrets):
                 known_id = folder_id(entry.secret, shared)
                 folder_ids[key] = known_id
+            else:  # failed: counted by the observer, retried next scrape
+                known_id = folder_id(entry.secret, None)
         else:
-            known_id = known or folder_id(entry.secret, None)
+            known_id = known
             folder_ids[key] = known_id
+        peers = self.peers[index]
         rule = state.config.folders.get(entry.dir)
         return FolderSnapshot(
             folder=rule.alias if rule is not None and rule.alias else entry.dir,
@@ -522,13 +572,6 @@ async def _attempt(awaitable: Awaitable[T]) -> T | SyncError:
         return await awaitable
     except SyncError as err:
         return err
-
-
-async def _limited(
-    limit: asyncio.Semaphore, call: Callable[[A], Awaitable[T]], arg: A
-) -> T | SyncError:
-    async with limit:
-        return await _attempt(call(arg))
 
 
 def _stale(cached: _Cached | None, now: float, ttl: float) -> bool:

@@ -436,6 +436,59 @@ async def test_max_concurrency_bounds_the_folder_fan_out(
     assert 2 <= observer.max_overlap(FAN_OUT) <= 3
 
 
+async def test_a_node_with_many_folders_is_scraped_by_a_fixed_pool_of_workers(
+    start_node: StartNode, rng: random.Random, scraper: Scraper
+) -> None:
+    """Issue 10: one task per folder request made 5,000 folders freeze the exporter."""
+    state = NodeState(name="wide")
+    for index in range(600):
+        held = secrets.generate(rng).read_write
+        assert held is not None
+        state.folders[held] = folder(held, f"/wide/{index}", peers=[peer(rng, f"p{index}")])
+    node = await start_node(state)
+    config = node_config(node, "wide", max_concurrency=4)
+    most = 0
+
+    async def watch() -> None:
+        nonlocal most
+        while True:
+            most = max(most, len(asyncio.all_tasks()))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    before = len(asyncio.all_tasks())
+    try:
+        (cold,) = await scraper.scrape([config], timeout=30.0)
+        (warm,) = await scraper.scrape([config], timeout=30.0)
+    finally:
+        watcher.cancel()
+    assert cold.up, cold.error
+    assert warm.up, warm.error
+    assert len(warm.folders) == 600
+    assert all(f.peers is not None for f in warm.folders)
+    # The scrape task, its get_speed/get_folders/version/os tasks, 4 workers, and the
+    # simulator's handlers: never one per folder (1,800 requests on the cold scrape).
+    assert most - before < 40, most - before
+
+
+async def test_a_deadline_cancels_a_many_folder_fan_out_at_once(
+    start_node: StartNode, rng: random.Random, scraper: Scraper
+) -> None:
+    state = NodeState(name="wide")
+    for index in range(5000):
+        held = secrets.generate(rng).read_write
+        assert held is not None
+        state.folders[held] = folder(held, f"/wide/{index}", peers=[])
+    node = await start_node(state)
+    node.state.faults.delay = 0.02
+    started = time.perf_counter()
+    (snapshot,) = await scraper.scrape([node_config(node, "wide")], timeout=0.5)
+    assert (snapshot.up, snapshot.outcome) == (False, Outcome.TIMEOUT)
+    # The old fan-out (three tasks per folder behind one semaphore) took about 1.7 s here,
+    # over a second past the deadline, unwinding 15,000 tasks; the pool cancels 8 workers.
+    assert time.perf_counter() - started < 1.5
+
+
 async def test_a_changed_config_gets_a_new_session_and_forget_closes_it(
     sim: SimNode, scraper: Scraper
 ) -> None:
