@@ -214,6 +214,7 @@ def main(argv: Sequence[str]) -> int:
     from sync_exporter.config import ConfigError, load_config
     from sync_exporter.logs import setup_logging
     from sync_exporter.webconfig import ServerTLS, WebConfig, load_web_config
+    from sync_exporter.memory import keep_large_buffers_on_mmap
 
     config_file: Path = args.config_file
     web_config_file: Path | None = args.web_config_file
@@ -273,6 +274,7 @@ def main(argv: Sequence[str]) -> int:
             "basic_auth": bool(web_config.basic_auth_users),
         },
     )
+    keep_large_buffers_on_mmap()  # steady memory across scrapes of a large fleet
     try:
         # aiohttp's access log stays on: setup_logging shows its lines at debug only.
         web.run_app(

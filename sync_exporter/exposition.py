@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,156 +65,122 @@ def value_text(value: float) -> str:
     return text
 
 
+def _value(value: float) -> bytes:
+    """A space, the value and a newline: what follows a series' name and labels."""
+    if type(value) is int and _EXACT_MIN < value < _PLAIN_MAX:
+        return b" %d.0\n" % value
+    return f" {value_text(value)}\n".encode()
+
+
 def escape(value: str) -> str:
     """A label value escaped for both text formats: backslash, newline, double quote."""
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def series_prefix(metric: MetricDef, *values: str) -> str:
-    """``name{label="value",...} `` for ``values`` in the table's label order, names sorted."""
-    pairs = sorted(zip(metric.labels, values, strict=True))
-    labels = ",".join(f'{name}="{escape(value)}"' for name, value in pairs)
-    return f"{metric.name}{{{labels}}} "
+def label_set(names: Sequence[str], values: Sequence[str]) -> bytes:
+    """``{name="value",...}`` with the names sorted, as prometheus_client writes them."""
+    pairs = sorted(zip(names, values, strict=True))
+    return ("{" + ",".join(f'{name}="{escape(value)}"' for name, value in pairs) + "}").encode()
 
 
-def _prefixer(name: str) -> Callable[..., str]:
-    metric = BY_NAME[name]
-
-    def prefix(*values: str) -> str:
-        return series_prefix(metric, *values)
-
-    return prefix
+def _labels(metric: str) -> tuple[str, ...]:
+    return BY_NAME[metric].labels
 
 
-_UP = _prefixer("btsync_up")
-_DURATION = _prefixer("btsync_scrape_duration_seconds")
-_NODE_INFO = _prefixer("btsync_node_info")
-_DOWNLOAD = _prefixer("btsync_download_speed_bytes_per_second")
-_UPLOAD = _prefixer("btsync_upload_speed_bytes_per_second")
-_FOLDER_INFO = _prefixer("btsync_folder_info")
-_SIZE = _prefixer("btsync_folder_size_bytes")
-_FILES = _prefixer("btsync_folder_files")
-_ERROR = _prefixer("btsync_folder_error_code")
-_INDEXING = _prefixer("btsync_folder_indexing")
-_PEERS = _prefixer("btsync_folder_peers")
-_PENDING_BYTES = _prefixer("btsync_folder_pending_bytes")
-_PENDING_FILES = _prefixer("btsync_folder_pending_files")
-_PAUSED = _prefixer("btsync_folder_paused")
-_DISK_FREE = _prefixer("btsync_folder_disk_free_bytes")
-_PEER_INFO = _prefixer("btsync_peer_info")
-_PEER_DOWNLOAD = _prefixer("btsync_peer_download_bytes_total")
-_PEER_UPLOAD = _prefixer("btsync_peer_upload_bytes_total")
-_PEER_SYNCED = _prefixer("btsync_peer_last_synced_timestamp_seconds")
-_PEER_ONLINE = _prefixer("btsync_peer_online")
-_PEER_SEEN = _prefixer("btsync_peer_last_seen_timestamp_seconds")
+#: Label names of the label sets series share (every series of a scope has the same).
+_NODE_LABELS = _labels("btsync_up")
+_FOLDER_LABELS = _labels("btsync_folder_size_bytes")
+_PEER_LABELS = _labels("btsync_peer_last_synced_timestamp_seconds")
+_NODE_INFO_LABELS = _labels("btsync_node_info")
+_FOLDER_INFO_LABELS = _labels("btsync_folder_info")
+_PEER_INFO_LABELS = _labels("btsync_peer_info")
+_CONNECTION_LABELS = _labels("btsync_folder_peers")
+_DIRECTION_LABELS = _labels("btsync_folder_pending_bytes")
+
+#: Constant value parts.
+_ONE = b" 1.0\n"
+_ZERO = b" 0.0\n"
 
 
-class _PeerLines:
-    """The prefixes of one peer's series in one folder of one node."""
+class _PeerLabels:
+    """One peer's escaped label set in one folder of one node, and its info line."""
 
-    __slots__ = ("download", "info", "online", "seen", "synced", "upload")
+    __slots__ = ("info", "labels")
 
     def __init__(self, node: str, folder: str, peer_id: str) -> None:
-        key = (node, folder, peer_id)
-        self.download = _PEER_DOWNLOAD(*key)
-        self.upload = _PEER_UPLOAD(*key)
-        self.synced = _PEER_SYNCED(*key)
-        self.online = _PEER_ONLINE(*key)
-        self.seen = _PEER_SEEN(*key)
-        #: (name, connection) and the info series' whole line for them, swapped as one value.
-        self.info: tuple[tuple[str, str], str] | None = None
+        self.labels = label_set(_PEER_LABELS, (node, folder, peer_id))
+        #: (name, connection) and the info series' labels for them, swapped as one value.
+        self.info: tuple[tuple[str, str], bytes] | None = None
 
 
-class _FolderLines:
-    """The prefixes of one folder's series on one node, and of its peers' series."""
+class _FolderLabels:
+    """One folder's escaped label sets on one node, and its peers' by peer id."""
 
-    __slots__ = (
-        "connections",
-        "disk_free",
-        "error",
-        "files",
-        "folder",
-        "indexing",
-        "info",
-        "node",
-        "paused",
-        "peers",
-        "pending",
-        "size",
-    )
+    __slots__ = ("connections", "folder", "info", "labels", "node", "peers", "pending")
 
     def __init__(self, node: str, folder: str) -> None:
         self.node = node
         self.folder = folder
-        self.size = _SIZE(node, folder)
-        self.files = _FILES(node, folder)
-        self.error = _ERROR(node, folder)
-        self.indexing = _INDEXING(node, folder)
-        self.paused = _PAUSED(node, folder)
-        self.disk_free = _DISK_FREE(node, folder)
+        self.labels = label_set(_FOLDER_LABELS, (node, folder))
         self.pending = tuple(
-            (_PENDING_BYTES(node, folder, d), _PENDING_FILES(node, folder, d))
-            for d in ("download", "upload")
+            label_set(_DIRECTION_LABELS, (node, folder, d)) for d in ("download", "upload")
         )
-        self.connections: dict[str, str] = {}
-        #: (folder_id, type, selective) and the info series' whole line, swapped as one value.
-        self.info: tuple[tuple[str, str, str], str] | None = None
-        self.peers: dict[str, _PeerLines] = {}
+        self.connections: dict[str, bytes] = {}
+        #: (folder_id, type, selective) and the info series' labels, swapped as one value.
+        self.info: tuple[tuple[str, str, str], bytes] | None = None
+        self.peers: dict[str, _PeerLabels] = {}
 
-    def connection(self, connection: str) -> str:
-        prefix = self.connections.get(connection)
-        if prefix is None:
-            prefix = self.connections[connection] = _PEERS(self.node, self.folder, connection)
-        return prefix
+    def connection(self, connection: str) -> bytes:
+        labels = self.connections.get(connection)
+        if labels is None:
+            labels = label_set(_CONNECTION_LABELS, (self.node, self.folder, connection))
+            self.connections[connection] = labels
+        return labels
 
 
-class _NodeLines:
-    """The prefixes of one node's own series, and its folders' lines by folder label."""
+class _NodeLabels:
+    """One node's escaped label set, and its folders' by folder label."""
 
-    __slots__ = ("download", "duration", "folders", "info", "up", "upload")
+    __slots__ = ("folders", "info", "labels")
 
     def __init__(self, node: str) -> None:
-        self.up = _UP(node)
-        self.duration = _DURATION(node)
-        self.download = _DOWNLOAD(node)
-        self.upload = _UPLOAD(node)
-        #: (version, os, api) and the info series' whole line, swapped as one value.
-        self.info: tuple[tuple[str, str, str], str] | None = None
-        self.folders: dict[str, _FolderLines] = {}
+        self.labels = label_set(_NODE_LABELS, (node,))
+        #: (version, os, api) and the info series' labels, swapped as one value.
+        self.info: tuple[tuple[str, str, str], bytes] | None = None
+        self.folders: dict[str, _FolderLabels] = {}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Rendered:
     """The node part of one exposition: each non-empty family's sample lines, in order.
 
-    Encoded bodies are cached per format (and compressed ones per format and level), so
-    scrapes that share one set of snapshots share one rendering and one compression.
+    The lines are UTF-8 bytes without the family's header, since only the headers differ
+    between the formats: :meth:`chunks` puts them in front without copying the lines.
+    Compressed bodies are cached per format and level, so scrapes that share one set of
+    snapshots share one rendering and one compression.
     """
 
-    families: tuple[tuple[MetricDef, str], ...]
+    families: tuple[tuple[MetricDef, bytearray], ...]
     samples: int
-    _encoded: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
-    _lock: threading.RLock = field(default_factory=threading.RLock, compare=False, repr=False)
+    _deflated: dict[tuple[Format, int], Deflated] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
-    def chunks(self, fmt: Format) -> list[bytes]:
-        """The families as UTF-8 chunks (one per family) in ``fmt``, without ``# EOF``."""
-        with self._lock:
-            cached = self._encoded.get(fmt)
-            if cached is None:
-                headers = _HEADERS[fmt]
-                cached = [(headers[d.name] + lines).encode() for d, lines in self.families]
-                self._encoded[fmt] = cached
-        assert isinstance(cached, list)
-        return cached
+    def chunks(self, fmt: Format) -> list[bytes | bytearray]:
+        """The families in ``fmt``: header, lines, header, lines... (no ``# EOF``)."""
+        headers = _HEADERS[fmt]
+        chunks: list[bytes | bytearray] = []
+        for metric, lines in self.families:
+            chunks += (headers[metric.name], lines)
+        return chunks
 
     def deflated(self, fmt: Format, level: int) -> Deflated:
         """:meth:`chunks` compressed as the first part of a gzip stream (see :func:`gzip_body`)."""
-        key = (fmt, level)
         with self._lock:
-            cached = self._encoded.get(key)
+            cached = self._deflated.get((fmt, level))
             if cached is None:
-                cached = self._encoded[key] = Deflated.of(self.chunks(fmt), level)
-        assert isinstance(cached, Deflated)
+                cached = self._deflated[fmt, level] = Deflated.of(self.chunks(fmt), level)
         return cached
 
 
@@ -231,7 +198,7 @@ class Deflated:
     size: int
 
     @staticmethod
-    def of(chunks: Iterable[bytes], level: int) -> Deflated:
+    def of(chunks: Iterable[bytes | bytearray], level: int) -> Deflated:
         compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
         parts: list[bytes] = []
         crc = size = 0
@@ -267,32 +234,37 @@ class _EmptyFamily:
         return [self._family]
 
 
-def _headers(fmt: Format) -> dict[str, str]:
+def _headers(fmt: Format) -> dict[str, bytes]:
     """``# HELP``/``# TYPE`` lines of every snapshot family, as prometheus_client writes them."""
     headers = {}
     for metric in SNAPSHOT_METRICS:
         if fmt == "text":
-            text = generate_latest(_EmptyFamily(metric)).decode()
+            text = generate_latest(_EmptyFamily(metric))
         else:
-            text = generate_openmetrics(_EmptyFamily(metric)).decode()  # type: ignore[no-untyped-call]
-            text = text.removesuffix("# EOF\n")
+            text = generate_openmetrics(_EmptyFamily(metric))  # type: ignore[no-untyped-call]
+            text = text.removesuffix(b"# EOF\n")
         headers[metric.name] = text
     return headers
 
 
-_HEADERS: dict[Format, dict[str, str]] = {fmt: _headers(fmt) for fmt in ("text", "openmetrics")}
+_HEADERS: dict[Format, dict[str, bytes]] = {fmt: _headers(fmt) for fmt in ("text", "openmetrics")}
 
 
 class SeriesCache:
-    """Escaped series prefixes by node, folder and peer, kept while the series exist.
+    """Escaped label sets by node, folder and peer, kept while their series exist.
+
+    A line is written as three parts, none of them built for it: the metric name (a
+    constant), the cached label set, and the value. Series of one scope share one label
+    set (a peer's download, upload and synced series), so the cache holds about one
+    string per peer, folder and node beside the info series' own.
 
     :meth:`render` may run in worker threads, several at once: a render reads the cache
     and swaps in each node's new entries with single assignments, so the worst a race
-    costs is a prefix computed twice. Every cached string is a pure function of its key.
+    costs is a label set escaped twice. Every cached string is a pure function of its key.
     """
 
     def __init__(self) -> None:
-        self._nodes: dict[str, _NodeLines] = {}
+        self._nodes: dict[str, _NodeLabels] = {}
 
     def forget(self, keep: Iterable[str]) -> None:
         """Drop the nodes not named in ``keep`` (after a reload removed them)."""
@@ -308,114 +280,130 @@ class SeriesCache:
         ``peers_enabled(node)`` says whether the node's per-peer series are wanted (the
         node's ``peers`` setting); the folder peer counts are kept either way.
         """
-        lines: list[list[str]] = [[] for _ in SNAPSHOT_METRICS]
-        memo: dict[float, str] = {}
+        parts = [bytearray() for _ in SNAPSHOT_METRICS]
+        memo: dict[float, bytes] = {}
         for snap in snapshots:
             node = self._nodes.get(snap.node)
             if node is None:
-                node = self._nodes[snap.node] = _NodeLines(snap.node)
-            _render_node(lines, node, snap, memo, peers_enabled(snap.node))
+                node = self._nodes[snap.node] = _NodeLabels(snap.node)
+            _render_node(parts, node, snap, memo, peers_enabled(snap.node))
         families = tuple(
-            (metric, "".join(family))
-            for metric, family in zip(SNAPSHOT_METRICS, lines, strict=True)
+            (metric, family)
+            for metric, family in zip(SNAPSHOT_METRICS, parts, strict=True)
             if family
         )
-        return Rendered(families, sum(len(family) for family in lines))
+        # One line per sample: a newline inside a label value is written as backslash-n.
+        samples = sum(family.count(b"\n") for _, family in families)
+        return Rendered(families, samples)
 
 
-def _float_text(value: float, memo: dict[float, str]) -> str:
-    """``value_text`` remembered per render: timestamps repeat across a node's peers.
+def _float_value(value: float, memo: dict[float, bytes]) -> bytes:
+    """``_value`` remembered per render: timestamps repeat across a node's peers.
 
     Zero is not remembered: ``0.0`` and ``-0.0`` are equal keys but print differently.
     """
     if not value:
-        return value_text(value)
+        return _value(value)
     text = memo.get(value)
     if text is None:
-        text = memo[value] = value_text(value)
+        text = memo[value] = _value(value)
     return text
 
 
-_I_UP = _INDEX["btsync_up"]
-_I_DURATION = _INDEX["btsync_scrape_duration_seconds"]
-_I_NODE_INFO = _INDEX["btsync_node_info"]
-_I_DOWNLOAD = _INDEX["btsync_download_speed_bytes_per_second"]
-_I_UPLOAD = _INDEX["btsync_upload_speed_bytes_per_second"]
+def _add(family: bytearray, name: bytes, labels: bytes, value: bytes) -> None:
+    """Append one sample line (name, label set, value) to its family."""
+    family += name
+    family += labels
+    family += value
+
+
+def _name(metric: str) -> tuple[int, bytes]:
+    return _INDEX[metric], metric.encode()
+
+
+_I_UP, _N_UP = _name("btsync_up")
+_I_DURATION, _N_DURATION = _name("btsync_scrape_duration_seconds")
+_I_NODE_INFO, _N_NODE_INFO = _name("btsync_node_info")
+_I_DOWNLOAD, _N_DOWNLOAD = _name("btsync_download_speed_bytes_per_second")
+_I_UPLOAD, _N_UPLOAD = _name("btsync_upload_speed_bytes_per_second")
 
 
 def _render_node(
-    lines: list[list[str]],
-    cached: _NodeLines,
+    parts: list[bytearray],
+    cached: _NodeLabels,
     snap: NodeSnapshot,
-    memo: dict[float, str],
+    memo: dict[float, bytes],
     peers_enabled: bool,
 ) -> None:
-    lines[_I_UP].append(f"{cached.up}{'1.0' if snap.up else '0.0'}\n")
-    lines[_I_DURATION].append(f"{cached.duration}{value_text(snap.duration_seconds)}\n")
+    labels = cached.labels
+    _add(parts[_I_UP], _N_UP, labels, _ONE if snap.up else _ZERO)
+    _add(parts[_I_DURATION], _N_DURATION, labels, _value(snap.duration_seconds))
     if not snap.up:
         return  # a down node keeps its cached folders: it is likely back next scrape
     info_key = (snap.version or "", snap.os or "", snap.api or "")
     info = cached.info
     if info is None or info[0] != info_key:
-        info = cached.info = (info_key, _NODE_INFO(snap.node, *info_key) + "1.0\n")
-    lines[_I_NODE_INFO].append(info[1])
-    lines[_I_DOWNLOAD].append(f"{cached.download}{value_text(snap.download_speed)}\n")
-    lines[_I_UPLOAD].append(f"{cached.upload}{value_text(snap.upload_speed)}\n")
+        info_labels = label_set(_NODE_INFO_LABELS, (snap.node, *info_key))
+        info = cached.info = (info_key, info_labels)
+    _add(parts[_I_NODE_INFO], _N_NODE_INFO, info[1], _ONE)
+    _add(parts[_I_DOWNLOAD], _N_DOWNLOAD, labels, _value(snap.download_speed))
+    _add(parts[_I_UPLOAD], _N_UPLOAD, labels, _value(snap.upload_speed))
     previous = cached.folders
-    current: dict[str, _FolderLines] = {}
+    current: dict[str, _FolderLabels] = {}
     for folder in snap.folders:
         label = folder.folder
         if label in current:
             continue  # two folders aliased alike: the first one is exported
         entry = previous.get(label)
         if entry is None:
-            entry = _FolderLines(snap.node, label)
+            entry = _FolderLabels(snap.node, label)
         current[label] = entry
-        _render_folder(lines, entry, folder, memo, peers_enabled)
+        _render_folder(parts, entry, folder, memo, peers_enabled)
     cached.folders = current
 
 
-_I_FOLDER_INFO = _INDEX["btsync_folder_info"]
-_I_SIZE = _INDEX["btsync_folder_size_bytes"]
-_I_FILES = _INDEX["btsync_folder_files"]
-_I_ERROR = _INDEX["btsync_folder_error_code"]
-_I_INDEXING = _INDEX["btsync_folder_indexing"]
-_I_PEERS = _INDEX["btsync_folder_peers"]
-_I_PENDING_BYTES = _INDEX["btsync_folder_pending_bytes"]
-_I_PENDING_FILES = _INDEX["btsync_folder_pending_files"]
-_I_PAUSED = _INDEX["btsync_folder_paused"]
-_I_DISK_FREE = _INDEX["btsync_folder_disk_free_bytes"]
+_I_FOLDER_INFO, _N_FOLDER_INFO = _name("btsync_folder_info")
+_I_SIZE, _N_SIZE = _name("btsync_folder_size_bytes")
+_I_FILES, _N_FILES = _name("btsync_folder_files")
+_I_ERROR, _N_ERROR = _name("btsync_folder_error_code")
+_I_INDEXING, _N_INDEXING = _name("btsync_folder_indexing")
+_I_PEERS, _N_PEERS = _name("btsync_folder_peers")
+_I_PENDING_BYTES, _N_PENDING_BYTES = _name("btsync_folder_pending_bytes")
+_I_PENDING_FILES, _N_PENDING_FILES = _name("btsync_folder_pending_files")
+_I_PAUSED, _N_PAUSED = _name("btsync_folder_paused")
+_I_DISK_FREE, _N_DISK_FREE = _name("btsync_folder_disk_free_bytes")
 
 
 def _render_folder(
-    lines: list[list[str]],
-    cached: _FolderLines,
+    parts: list[bytearray],
+    cached: _FolderLabels,
     folder: FolderSnapshot,
-    memo: dict[float, str],
+    memo: dict[float, bytes],
     peers_enabled: bool,
 ) -> None:
     selective = "unknown" if folder.selective is None else str(folder.selective).lower()
     info_key = (folder.folder_id, folder.type, selective)
     info = cached.info
     if info is None or info[0] != info_key:
-        line = _FOLDER_INFO(cached.node, cached.folder, *info_key) + "1.0\n"
-        info = cached.info = (info_key, line)
-    lines[_I_FOLDER_INFO].append(info[1])
-    lines[_I_SIZE].append(f"{cached.size}{value_text(folder.size_bytes)}\n")
-    lines[_I_FILES].append(f"{cached.files}{value_text(folder.files)}\n")
-    lines[_I_ERROR].append(f"{cached.error}{value_text(folder.error_code)}\n")
-    lines[_I_INDEXING].append(cached.indexing + ("1.0\n" if folder.indexing else "0.0\n"))
+        info_labels = label_set(_FOLDER_INFO_LABELS, (cached.node, cached.folder, *info_key))
+        info = cached.info = (info_key, info_labels)
+    labels = cached.labels
+    _add(parts[_I_FOLDER_INFO], _N_FOLDER_INFO, info[1], _ONE)
+    _add(parts[_I_SIZE], _N_SIZE, labels, _value(folder.size_bytes))
+    _add(parts[_I_FILES], _N_FILES, labels, _value(folder.files))
+    _add(parts[_I_ERROR], _N_ERROR, labels, _value(folder.error_code))
+    _add(parts[_I_INDEXING], _N_INDEXING, labels, _ONE if folder.indexing else _ZERO)
     gui = folder.gui
     if gui is not None:
-        (down_bytes, down_files), (up_bytes, up_files) = cached.pending
-        pending_bytes, pending_files = lines[_I_PENDING_BYTES], lines[_I_PENDING_FILES]
-        pending_bytes.append(f"{down_bytes}{value_text(gui.pending_download_bytes)}\n")
-        pending_files.append(f"{down_files}{value_text(gui.pending_download_files)}\n")
-        pending_bytes.append(f"{up_bytes}{value_text(gui.pending_upload_bytes)}\n")
-        pending_files.append(f"{up_files}{value_text(gui.pending_upload_files)}\n")
-        lines[_I_PAUSED].append(cached.paused + ("1.0\n" if gui.paused else "0.0\n"))
+        down, up = cached.pending
+        pending_bytes, pending_files = parts[_I_PENDING_BYTES], parts[_I_PENDING_FILES]
+        _add(pending_bytes, _N_PENDING_BYTES, down, _value(gui.pending_download_bytes))
+        _add(pending_files, _N_PENDING_FILES, down, _value(gui.pending_download_files))
+        _add(pending_bytes, _N_PENDING_BYTES, up, _value(gui.pending_upload_bytes))
+        _add(pending_files, _N_PENDING_FILES, up, _value(gui.pending_upload_files))
+        _add(parts[_I_PAUSED], _N_PAUSED, labels, _ONE if gui.paused else _ZERO)
         if gui.disk_free_bytes is not None:
-            lines[_I_DISK_FREE].append(f"{cached.disk_free}{value_text(gui.disk_free_bytes)}\n")
+            _add(parts[_I_DISK_FREE], _N_DISK_FREE, labels, _value(gui.disk_free_bytes))
     if folder.peers is None:  # get_folder_peers failed: unknown, not zero
         cached.peers = {}
         return
@@ -424,61 +412,76 @@ def _render_folder(
     for peer in unique.values():
         if peer.online is not False:  # API v1 lists connected peers only
             counts[peer.connection] = counts.get(peer.connection, 0) + 1
-    peer_counts = lines[_I_PEERS]
+    peer_counts = parts[_I_PEERS]
     for connection, count in counts.items():
-        peer_counts.append(f"{cached.connection(connection)}{value_text(count)}\n")
+        _add(peer_counts, _N_PEERS, cached.connection(connection), _value(count))
     if not peers_enabled:
         cached.peers = {}
         return
-    cached.peers = _render_peers(lines, cached, folder.peers, unique, memo)
+    cached.peers = _render_peers(parts, cached, folder.peers, unique, memo)
 
 
-_I_PEER_INFO = _INDEX["btsync_peer_info"]
-_I_PEER_DOWNLOAD = _INDEX["btsync_peer_download_bytes_total"]
-_I_PEER_UPLOAD = _INDEX["btsync_peer_upload_bytes_total"]
-_I_PEER_SYNCED = _INDEX["btsync_peer_last_synced_timestamp_seconds"]
-_I_PEER_ONLINE = _INDEX["btsync_peer_online"]
-_I_PEER_SEEN = _INDEX["btsync_peer_last_seen_timestamp_seconds"]
+_I_PEER_INFO, _N_PEER_INFO = _name("btsync_peer_info")
+_I_PEER_DOWNLOAD, _N_PEER_DOWNLOAD = _name("btsync_peer_download_bytes_total")
+_I_PEER_UPLOAD, _N_PEER_UPLOAD = _name("btsync_peer_upload_bytes_total")
+_I_PEER_SYNCED, _N_PEER_SYNCED = _name("btsync_peer_last_synced_timestamp_seconds")
+_I_PEER_ONLINE, _N_PEER_ONLINE = _name("btsync_peer_online")
+_I_PEER_SEEN, _N_PEER_SEEN = _name("btsync_peer_last_seen_timestamp_seconds")
 
 
 def _render_peers(
-    lines: list[list[str]],
-    cached: _FolderLines,
+    parts: list[bytearray],
+    cached: _FolderLabels,
     peers: Sequence[PeerSnapshot],
     unique: dict[str, PeerSnapshot],
-    memo: dict[float, str],
-) -> dict[str, _PeerLines]:
-    info = lines[_I_PEER_INFO].append
-    download = lines[_I_PEER_DOWNLOAD].append
-    upload = lines[_I_PEER_UPLOAD].append
-    synced = lines[_I_PEER_SYNCED].append
-    online = lines[_I_PEER_ONLINE].append
-    seen = lines[_I_PEER_SEEN].append
+    memo: dict[float, bytes],
+) -> dict[str, _PeerLabels]:
+    info = parts[_I_PEER_INFO]
+    download = parts[_I_PEER_DOWNLOAD]
+    upload = parts[_I_PEER_UPLOAD]
+    synced = parts[_I_PEER_SYNCED]
+    online = parts[_I_PEER_ONLINE]
+    seen = parts[_I_PEER_SEEN]
     previous = cached.peers
-    current: dict[str, _PeerLines] = {}
+    current: dict[str, _PeerLabels] = {}
     for peer in peers:
         peer_id = peer.peer_id
         if unique.get(peer_id) is not peer:
             continue
         entry = previous.get(peer_id)
         if entry is None:
-            entry = _PeerLines(cached.node, cached.folder, peer_id)
+            entry = _PeerLabels(cached.node, cached.folder, peer_id)
         current[peer_id] = entry
         info_key = (peer.name, peer.connection)
         known = entry.info
         if known is None or known[0] != info_key:
-            line = _PEER_INFO(cached.node, cached.folder, peer_id, *info_key) + "1.0\n"
-            known = entry.info = (info_key, line)
-        info(known[1])
+            info_labels = label_set(
+                _PEER_INFO_LABELS, (cached.node, cached.folder, peer_id, *info_key)
+            )
+            known = entry.info = (info_key, info_labels)
+        info += _N_PEER_INFO
+        info += known[1]
+        info += _ONE
+        labels = entry.labels
         if peer.download_bytes is not None:
-            download(f"{entry.download}{value_text(peer.download_bytes)}\n")
+            download += _N_PEER_DOWNLOAD
+            download += labels
+            download += _value(peer.download_bytes)
         if peer.upload_bytes is not None:
-            upload(f"{entry.upload}{value_text(peer.upload_bytes)}\n")
-        synced(f"{entry.synced}{_float_text(peer.synced, memo)}\n")
+            upload += _N_PEER_UPLOAD
+            upload += labels
+            upload += _value(peer.upload_bytes)
+        synced += _N_PEER_SYNCED
+        synced += labels
+        synced += _float_value(peer.synced, memo)
         if peer.online is not None:
-            online(entry.online + ("1.0\n" if peer.online else "0.0\n"))
+            online += _N_PEER_ONLINE
+            online += labels
+            online += _ONE if peer.online else _ZERO
         if peer.last_seen is not None:
-            seen(f"{entry.seen}{_float_text(peer.last_seen, memo)}\n")
+            seen += _N_PEER_SEEN
+            seen += labels
+            seen += _float_value(peer.last_seen, memo)
     return current
 
 
@@ -487,17 +490,18 @@ class Renderer:
 
     Scrapes that join one fetch (several Prometheus servers, ``/metrics`` and ``/probe``
     at once) get the very same snapshot objects back, so they also share one rendering,
-    and through :class:`Rendered` one encoding per format and one compression per level.
-    Only the latest rendering is kept, and dropped before the next one starts, so memory
-    holds at most one body beside the one being built.
+    and through :class:`Rendered` one compression per format and level. The renderer
+    holds a rendering only while it is being built; once built, only weakly: the body
+    lives as long as a response still uses it, and is not kept between scrapes.
     """
 
     def __init__(self, *, thread_above: int = 10_000) -> None:
         #: Renderings of more samples than this (estimated) run in a worker thread.
         self.thread_above = thread_above
         self._series = SeriesCache()
-        self._key: tuple[object, ...] | None = None
-        self._latest: asyncio.Future[Rendered] | None = None
+        self._key: tuple[object, ...] = ()
+        self._building: asyncio.Future[Rendered] | None = None
+        self._built: weakref.ref[Rendered] | None = None
 
     def forget(self, keep: Iterable[str]) -> None:
         """Drop the cached series of nodes not named in ``keep`` (after a reload)."""
@@ -512,25 +516,29 @@ class Renderer:
         """
         flags = tuple(peers.get(s.node, True) for s in snapshots)
         key = (*snapshots, *flags)
-        latest = self._latest
-        if latest is not None and self._key is not None and _same(self._key, key):
-            return await asyncio.shield(latest)
-        self._key = self._latest = None  # let the previous body go before building this one
+        if _same(self._key, key):
+            if self._building is not None:
+                return await asyncio.shield(self._building)
+            built = self._built() if self._built is not None else None
+            if built is not None:
+                return built
         enabled = dict(zip((s.node for s in snapshots), flags, strict=True))
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Rendered]
-        if estimate > self.thread_above:
-            future = asyncio.ensure_future(
-                asyncio.to_thread(self._series.render, snapshots, enabled.__getitem__)
-            )
-        else:
-            future = loop.create_future()
-            try:
-                future.set_result(self._series.render(snapshots, enabled.__getitem__))
-            except Exception as exc:
-                future.set_exception(exc)
-        self._key, self._latest = key, future
-        return await asyncio.shield(future)
+        if estimate <= self.thread_above:
+            rendered = self._series.render(snapshots, enabled.__getitem__)
+            self._key, self._building, self._built = key, None, weakref.ref(rendered)
+            return rendered
+        building = asyncio.ensure_future(
+            asyncio.to_thread(self._series.render, snapshots, enabled.__getitem__)
+        )
+        self._key, self._building, self._built = key, building, None
+        try:
+            rendered = await asyncio.shield(building)
+        finally:
+            if self._building is building:
+                self._building = None
+        if self._key is key:
+            self._built = weakref.ref(rendered)
+        return rendered
 
 
 def _same(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
