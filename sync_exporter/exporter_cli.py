@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Seconds a SIGTERM/SIGINT waits for requests in flight before closing them.
+SHUTDOWN_TIMEOUT = 0.1
+
 DEFAULT_CONFIG_FILE = "sync-exporter.yml"
 DEFAULT_LISTEN_ADDRESS = ":9888"
 
@@ -283,6 +286,10 @@ def main(argv: Sequence[str]) -> int:
             port=address.port,
             print=None,
             ssl_context=tls.context if tls is not None else None,
+            # SIGTERM is honoured within a second: a scrape still in flight after this
+            # long is cut off (that one scrape fails; Prometheus tries again at its next
+            # interval) rather than holding a restart up for the whole scrape timeout.
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
         )
     except OSError as exc:
         log.error(

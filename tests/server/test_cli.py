@@ -201,3 +201,35 @@ async def test_requests_are_access_logged_at_debug_only(
     assert any("/-/healthy?from=access-log-test" in r["msg"] for r in access) is logged, logs
     if not logged:
         assert not access
+
+
+async def test_sigterm_during_a_long_scrape_stops_the_process_at_once(
+    fleet: Fleet, tmp_path: Path, free_port: Callable[[], int]
+) -> None:
+    """Issue 10: SIGTERM waited for scrapes in flight (up to aiohttp's 60 s)."""
+    from sync_exporter.simulator.state import FaultMode
+
+    name = next(iter(fleet.nodes))
+    fleet.nodes[name].state.faults.mode = FaultMode.HANG
+    options = {name: {"timeout": "30s"}}
+    config = write_config(
+        tmp_path / "sync-exporter.yml", fleet_config(fleet, [name], node_options=options)
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with (
+        _running_exporter(config, port) as process,
+        aiohttp.ClientSession() as session,
+    ):
+        await _wait_ready(session, base)
+        headers = {"X-Prometheus-Scrape-Timeout-Seconds": "30"}
+        scrape = asyncio.create_task(session.get(f"{base}/metrics", headers=headers))
+        await asyncio.sleep(0.5)  # real time: the scrape is waiting on the hanging node
+        assert not scrape.done()
+        started = asyncio.get_running_loop().time()
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+        # Well under the 30 s the scrape could still take; about 0.4 s when measured.
+        assert asyncio.get_running_loop().time() - started < 3
+        with pytest.raises(aiohttp.ClientError):
+            await scrape
