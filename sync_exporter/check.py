@@ -18,7 +18,7 @@ import asyncio
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TextIO
 
 from sync_exporter.config import (
@@ -69,6 +69,8 @@ class Row:
     ok: bool
     #: Why the node was read through the API in ``api`` (empty when it was not read).
     why: str = ""
+    #: The scrape used most of its time budget (empty when it did not).
+    slow: str = ""
 
     def cells(self) -> tuple[str, ...]:
         """The printed columns, in header order."""
@@ -148,6 +150,11 @@ def render_table(rows: Sequence[Row], out: TextIO, problems: Sequence[Problem] =
         width = max(len(row.node) for row in chosen)
         for row in chosen:
             print(f"{row.node.ljust(width)}  read through API {row.api}: {row.why}", file=out)
+    slow = [row for row in rows if row.slow]
+    if slow:
+        print(file=out)
+        for row in slow:
+            print(f"warning: {row.node}: {row.slow}", file=out)
     if problems:
         print(file=out)
         render_problems(problems, out)
@@ -193,14 +200,46 @@ async def scrape_once(config: Config, timeout: float) -> list[NodeSnapshot]:  # 
         await scraper.close()
 
 
-def rows_for(config: Config, snapshots: Sequence[NodeSnapshot]) -> list[Row]:
-    """One table row per configured node, in config order."""
-    return [row_for(n.name, n.url, s) for n, s in zip(config.nodes, snapshots, strict=True)]
+def rows_for(
+    config: Config, snapshots: Sequence[NodeSnapshot], timeout: float | None = None
+) -> list[Row]:
+    """One table row per configured node, in config order.
+
+    With ``timeout`` (check's ``--timeout``), a node whose scrape used more than half of
+    its budget, ``min(timeout, node.timeout)``, gets a warning.
+    """
+    return [
+        replace(row_for(n.name, n.url, s), slow=slow_warning(s, min(timeout, n.timeout)))
+        if timeout is not None
+        else row_for(n.name, n.url, s)
+        for n, s in zip(config.nodes, snapshots, strict=True)
+    ]
+
+
+#: Share of its budget above which a node's (first, heaviest) scrape is worth a warning.
+SLOW_SHARE = 0.5
+
+
+def slow_warning(snap: NodeSnapshot, budget: float) -> str:
+    """Why a node that answered is close to timing out, or "" when it is not.
+
+    ``check``'s scrape is a first one (every get_secrets and get_folder_prefs too), so it
+    is slower than the exporter's usual scrape; but the exporter scrapes every node at
+    once on the same CPU, and a node past its budget is reported down. Past half of it,
+    say so before it happens (docs/operations.md, "Sizing the timeout").
+    """
+    if not snap.up or snap.duration_seconds <= SLOW_SHARE * budget:
+        return ""
+    return (
+        f"the scrape took {snap.duration_seconds:.1f}s of its {format_duration(budget)} "
+        f"budget ({snap.duration_seconds / budget:.0%}); raise the node's timeout (and "
+        "Prometheus' scrape_timeout), see docs/operations.md#sizing-the-timeout"
+    )
 
 
 async def check_nodes(config: Config, timeout: float) -> list[Row]:  # noqa: ASYNC109
     """Scrape every node once and return its table rows."""
-    return rows_for(config, await scrape_once(config, timeout))
+    return rows_for(config, await scrape_once(config, timeout), timeout)
 
 
 def _duration(text: str) -> float:
@@ -268,7 +307,7 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=stream)
         return 130
-    rows = rows_for(config, snapshots)
+    rows = rows_for(config, snapshots, args.timeout)
     problems = find_problems({s.node: s for s in snapshots})
     print(file=stream)
     render_table(rows, stream, problems)

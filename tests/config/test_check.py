@@ -268,3 +268,40 @@ async def test_bad_timeout_flag_exits_two(tmp_path: Path) -> None:
     code, _, stderr = await _run_check("--config.file", str(tmp_path / "x.yml"), "--timeout", "8x")
     assert code == 2
     assert '"8x" is not a duration' in stderr
+
+
+async def test_a_node_using_most_of_its_timeout_gets_a_warning(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """Issue 10: a large node can be reported down because its scrape nears the timeout."""
+    name = next(iter(fleet.nodes))
+    node = fleet.nodes[name]
+    node.state.faults.delay = 0.5  # two rounds (listing, then the folder fan-out): >= 1 s
+    login, password = fleet.credentials(name)
+    config = tmp_path / "slow.yml"
+    config.write_text(
+        f"nodes:\n  - {{name: {name}, url: '{node.url}', username: {login}, "
+        f"password: '{password}', timeout: 1600ms, max_concurrency: 64}}\n",
+        encoding="utf-8",
+    )
+
+    code, stdout, stderr = await _run_check("--config.file", str(config))
+
+    assert code == 0, stdout + stderr  # a warning, not a failure: the node answered
+    assert _table(stdout)[name][-1] == "-"
+    warning = next(line for line in stdout.splitlines() if line.startswith("warning:"))
+    assert re.fullmatch(
+        rf"warning: {name}: the scrape took 1\.\ds of its 1\.6s budget \(\d+%\); raise the "
+        r"node's timeout \(and Prometheus' scrape_timeout\), see "
+        r"docs/operations\.md#sizing-the-timeout",
+        warning,
+    ), warning
+
+
+def test_no_warning_for_a_scrape_well_within_its_budget() -> None:
+    from sync_exporter.check import slow_warning
+    from sync_exporter.model import NodeSnapshot, Outcome
+
+    assert slow_warning(NodeSnapshot("a", True, 2.0), budget=10.0) == ""
+    assert slow_warning(NodeSnapshot("a", False, 9.9, outcome=Outcome.TIMEOUT), 10.0) == ""
+    assert "9.0s of its 10s budget (90%)" in slow_warning(NodeSnapshot("a", True, 9.0), 10.0)
