@@ -1,13 +1,24 @@
-"""Benchmark: wall time, CPU and memory of one exporter scrape of a large simulated fleet.
+"""Benchmark: what a /metrics scrape of a large simulated fleet costs, beside its references.
 
-The fleet (default 20 nodes x 50 folders x 10 peers, 20 ms per API answer) runs in a
-child process, so its CPU is not counted against the exporter. The parent scrapes it
-with the real :class:`Scraper` and prints the median wall time of several scrapes beside
-the latency floor ``latency x (1 + ceil(folders / max_concurrency))``: one round trip
-for get_speed/get_folders, then the folder fan-out in batches of max_concurrency.
+Two modes, each printing its figures side by side with what they are measured against:
 
-    .venv/bin/python benchmarks/exporter_scrape.py [--nodes 20 --folders 50 --peers 10
-        --latency 0.02 --max-concurrency 8 --rounds 7]
+``fleet`` (default 20 nodes x 50 folders x 10 peers, 20 ms per API answer): the fleet
+runs in one child process, the exporter (its real CLI) in another, and this process is
+the client. Each round alternates a **bare concurrent fetch** of the same API calls
+(aiohttp, the same per-node concurrency, JSON decoded, nothing rendered) with a
+``/metrics`` asked the way Prometheus asks (timeout header, OpenMetrics Accept, gzip);
+medians of the rounds are printed with their spread. Then, on the snapshots of one
+scrape: the fast renderer's microseconds per sample against prometheus_client's
+``generate_latest`` on the same data, and the body size and gzip time at every level.
+
+``folders`` (default 1,000, 5,000 and 20,000 folders on one node answering at once): for
+each size a fresh fleet and exporter; a cold then a warm ``/metrics`` with a 10 s scrape
+timeout, the slowest ``/-/healthy`` answer while the warm scrape runs, and how long the
+exporter takes to exit after SIGTERM in the middle of a scrape.
+
+    .venv/bin/python benchmarks/exporter_scrape.py fleet [--nodes 20 --folders 50
+        --peers 10 --latency 0.02 --max-concurrency 8 --rounds 7]
+    .venv/bin/python benchmarks/exporter_scrape.py folders [--sizes 1000 5000 20000]
 
 Figures are printed, not asserted: record them in docs/benchmarks.md.
 """
@@ -16,36 +27,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import gzip
 import json
 import math
+import os
 import resource
+import signal
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
+
+import aiohttp
+import yaml
+from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics_core import Metric
 
 from sync_exporter.config import NodeConfig
 from sync_exporter.credentials import LiteralPassword
-from sync_exporter.model import NodeSnapshot, Outcome
+from sync_exporter.exposition import SeriesCache
+from sync_exporter.metrics import render
+from sync_exporter.model import NodeSnapshot
 from sync_exporter.scrape import Scraper
 
+#: What Prometheus 2.x/3.x sends by default (OpenMetrics first, then text 0.0.4).
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;q=0.5,"
+    "application/openmetrics-text;version=0.0.1;q=0.4,"
+    "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+)
 
-class CountingObserver:
-    """Counts API requests by outcome, to show what one scrape costs."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.failures = 0
-
-    def observe(self, node: str, method: str, outcome: Outcome, seconds: float) -> None:
-        """Count one request."""
-        self.requests += 1
-        if outcome is not Outcome.SUCCESS:
-            self.failures += 1
-
-
-# -- the child: a simulated fleet -----------------------------------------------------
+# -- the fleet child -------------------------------------------------------------------
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -65,114 +84,389 @@ async def serve(args: argparse.Namespace) -> None:
         await loop.run_in_executor(None, sys.stdin.read)
 
 
-# -- the parent: the exporter ---------------------------------------------------------
-
-
-def start_fleet(args: argparse.Namespace) -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
-    """Run the fleet in a child process and return it with its node list."""
-    command = [sys.executable, __file__, "--serve"]
-    command += ["--nodes", str(args.nodes), "--folders", str(args.folders)]
-    command += ["--peers", str(args.peers), "--latency", str(args.latency)]
+def start_fleet(
+    nodes: int, folders: int, peers: int, latency: float
+) -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
+    """Run a synthetic fleet in a child process and return it with its node list."""
+    command = [sys.executable, __file__, "serve", "--nodes", str(nodes)]
+    command += ["--folders", str(folders), "--peers", str(peers), "--latency", str(latency)]
     child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     line = child.stdout.readline()
     if not line:
         child.wait()
         raise SystemExit(f"the simulator child exited with {child.returncode}")
-    nodes: list[dict[str, Any]] = json.loads(line)["nodes"]
-    return child, nodes
+    found: list[dict[str, Any]] = json.loads(line)["nodes"]
+    return child, found
 
 
-def cpu_seconds() -> float:
+def stop(child: subprocess.Popen[str]) -> None:
+    """Close the fleet child's stdin (its signal to stop) and wait for it."""
+    if child.stdin is not None:
+        child.stdin.close()
+    child.wait(timeout=60)
+
+
+# -- the exporter child ----------------------------------------------------------------
+
+
+class ExporterProcess:
+    """The exporter's real CLI in a child process, and its CPU and memory from /proc."""
+
+    def __init__(self, nodes: Sequence[dict[str, Any]], max_concurrency: int, workdir: Path):
+        config = {
+            "nodes": [
+                {
+                    "name": n["name"],
+                    "url": n["url"],
+                    "username": n["login"],
+                    "password": n["password"],
+                    "timeout": "60s",
+                    "max_concurrency": max_concurrency,
+                }
+                for n in nodes
+            ]
+        }
+        path = workdir / "sync-exporter.yml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        command = [sys.executable, "-m", "sync_exporter", "--config.file", str(path)]
+        command += ["--web.listen-address", f"127.0.0.1:{self.port}", "--log.level", "error"]
+        self.process = subprocess.Popen(command)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def ready(self) -> None:
+        """Wait until /-/ready answers."""
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                try:
+                    async with session.get(f"{self.url}/-/ready") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise SystemExit("the exporter did not become ready")
+
+    def cpu(self) -> float:
+        """User + system CPU seconds of the exporter so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mib(self) -> float:
+        """The exporter's peak resident memory (VmHWM)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        """SIGTERM, then wait."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+
+async def get_metrics(
+    session: aiohttp.ClientSession, url: str, scrape_timeout: float = 60.0
+) -> tuple[float, bytes, int]:
+    """One /metrics as Prometheus asks for it; (wall seconds, body, gzip'd size)."""
+    headers = {
+        "Accept": PROMETHEUS_ACCEPT,
+        "Accept-Encoding": "gzip",
+        "X-Prometheus-Scrape-Timeout-Seconds": str(scrape_timeout),
+    }
+    started = time.perf_counter()
+    async with session.get(f"{url}/metrics", headers=headers) as response:
+        zipped = await response.read()
+        wall = time.perf_counter() - started
+        assert response.status == 200, response.status
+    return wall, gzip.decompress(zipped), len(zipped)
+
+
+def up_count(body: bytes) -> tuple[int, int]:
+    """(nodes up, nodes listed) in an exposition."""
+    lines = [line for line in body.splitlines() if line.startswith(b"btsync_up{")]
+    return sum(line.endswith(b" 1.0") for line in lines), len(lines)
+
+
+# -- the bare fetch ----------------------------------------------------------------------
+
+
+async def bare_fetch(
+    sessions: Sequence[tuple[aiohttp.ClientSession, dict[str, Any]]], max_concurrency: int
+) -> int:
+    """What the exporter's warm scrape asks, as plainly as aiohttp allows; returns requests."""
+
+    async def call(session: aiohttp.ClientSession, node: dict[str, Any], **query: str) -> Any:
+        token = base64.b64encode(f"{node['login']}:{node['password']}".encode()).decode()
+        headers = {"Authorization": f"Basic {token}"}
+        async with session.get(f"{node['url']}/api", params=query, headers=headers) as response:
+            return json.loads(await response.read())
+
+    async def one(session: aiohttp.ClientSession, node: dict[str, Any]) -> int:
+        speed, folders = await asyncio.gather(
+            call(session, node, method="get_speed"), call(session, node, method="get_folders")
+        )
+        assert "download" in speed
+        limit = asyncio.Semaphore(max_concurrency)
+
+        async def peers(secret: str) -> None:
+            async with limit:
+                await call(session, node, method="get_folder_peers", secret=secret)
+
+        await asyncio.gather(*(peers(f["secret"]) for f in folders))
+        return 2 + len(folders)
+
+    counts = await asyncio.gather(*(one(session, node) for session, node in sessions))
+    return sum(counts)
+
+
+def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def check(snapshots: list[NodeSnapshot], args: argparse.Namespace) -> None:
-    """Refuse to report figures for a scrape that did not fetch everything."""
-    for snapshot in snapshots:
-        if not snapshot.up or len(snapshot.folders) != args.folders:
-            raise SystemExit(f"incomplete scrape of {snapshot.node}: {snapshot.error}")
-        if any(f.peers is None for f in snapshot.folders):
-            raise SystemExit(f"get_folder_peers failed on {snapshot.node}")
+def spread(values: Sequence[float], scale: float = 1000.0, unit: str = "ms") -> str:
+    """median (min to max) of ``values`` times ``scale``."""
+    med = statistics.median(values) * scale
+    return f"{med:8.1f} {unit} (min {min(values) * scale:.1f}, max {max(values) * scale:.1f})"
 
 
-async def measure(args: argparse.Namespace, nodes: list[dict[str, Any]]) -> None:
+# -- fleet mode --------------------------------------------------------------------------
+
+
+class _Families:
+    def __init__(self, families: Sequence[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+def timed(function: Callable[[], object], repeat: int) -> list[float]:
+    """CPU seconds of ``repeat`` calls (CPU, not wall: the machine is shared)."""
+    times = []
+    for _ in range(repeat):
+        started = time.process_time()
+        function()
+        times.append(time.process_time() - started)
+    return times
+
+
+async def snapshots_of(nodes: Sequence[dict[str, Any]], max_concurrency: int) -> list[NodeSnapshot]:
+    """One in-process scrape, for the rendering comparison."""
     configs = [
         NodeConfig(
             name=n["name"],
             url=n["url"],
             username=n["login"],
             password=LiteralPassword(n["password"]),
-            timeout=30.0,
-            max_concurrency=args.max_concurrency,
+            timeout=60.0,
+            max_concurrency=max_concurrency,
         )
         for n in nodes
     ]
-    observer = CountingObserver()
-    scraper = Scraper(observer=observer)
+    scraper = Scraper()
     try:
-        started = time.perf_counter()
-        check(await scraper.scrape(configs, timeout=60.0), args)
-        cold = time.perf_counter() - started
-        cold_requests = observer.requests
-
-        observer.requests = 0
-        walls: list[float] = []
-        cpu_before = cpu_seconds()
-        for _ in range(args.rounds):
-            started = time.perf_counter()
-            check(await scraper.scrape(configs, timeout=60.0), args)
-            walls.append(time.perf_counter() - started)
-        cpu = (cpu_seconds() - cpu_before) / args.rounds
-        warm_requests = observer.requests // args.rounds
+        snapshots = await scraper.scrape(configs, timeout=120.0)
     finally:
         await scraper.close()
+    if not all(s.up for s in snapshots):
+        raise SystemExit("a node was down in the in-process scrape")
+    return snapshots
 
-    floor = args.latency * (1 + math.ceil(args.folders / args.max_concurrency))
-    median = statistics.median(walls)
-    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    peers = args.nodes * args.folders * args.peers
+
+def rendering(snapshots: Sequence[NodeSnapshot], repeat: int) -> bytes:
+    """Print fast renderer vs prometheus_client on ``snapshots``; return the text body."""
+    cache = SeriesCache()
+    rendered = cache.render(snapshots, lambda node: True)
+    samples = rendered.samples
+    cold = timed(lambda: SeriesCache().render(snapshots, lambda n: True).chunks("text"), 1)
+    warm = timed(lambda: cache.render(snapshots, lambda n: True).chunks("text"), repeat)
+    warm_om = timed(lambda: cache.render(snapshots, lambda n: True).chunks("openmetrics"), repeat)
+    reference = timed(lambda: generate_latest(_Families(render(snapshots))), 3)
+    per = 1e6 / samples
+    print(f"\nrendering {samples} samples (CPU time, median of {repeat}; reference of 3):")
+    print(f"  fast renderer, warm, text:         {spread(warm, per, 'us/sample')}")
+    print(f"  fast renderer, warm, OpenMetrics:  {spread(warm_om, per, 'us/sample')}")
+    print(f"  fast renderer, first render:       {cold[0] * per:8.2f} us/sample")
+    print(f"  prometheus_client generate_latest: {spread(reference, per, 'us/sample')}")
+    ratio = statistics.median(reference) / statistics.median(warm)
+    print(f"  -> {ratio:.1f}x faster; target < 1 us/sample")
+    return b"".join(rendered.chunks("text"))
+
+
+def gzip_levels(body: bytes) -> None:
+    """Print size, ratio and CPU time of every gzip level on ``body``."""
+    print(f"\ngzip of the {len(body) / 1e6:.2f} MB text body (CPU time, median of 3):")
+    for level in range(1, 10):
+        size = len(zlib.compress(body, level))
+        times = timed(lambda level=level: zlib.compress(body, level), 3)  # type: ignore[misc]
+        print(
+            f"  level {level}: {size / 1e6:6.3f} MB, ratio {len(body) / size:5.2f}, "
+            f"{statistics.median(times) * 1000:6.1f} ms"
+        )
+
+
+async def fleet_mode(args: argparse.Namespace) -> None:
+    child, nodes = start_fleet(args.nodes, args.folders, args.peers, args.latency)
+    with tempfile.TemporaryDirectory() as workdir:
+        exporter = ExporterProcess(nodes, args.max_concurrency, Path(workdir))
+        try:
+            await exporter.ready()
+            await measure_fleet(args, nodes, exporter)
+        finally:
+            exporter.stop()
+            stop(child)
+
+
+async def measure_fleet(
+    args: argparse.Namespace, nodes: list[dict[str, Any]], exporter: ExporterProcess
+) -> None:
+    mc = args.max_concurrency
+    bare_sessions = [
+        (aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=mc + 4)), node)
+        for node in nodes
+    ]
+    client = aiohttp.ClientSession(auto_decompress=False)
+    try:
+        cold, body, _ = await get_metrics(client, exporter.url)
+        requests = await bare_fetch(bare_sessions, mc)  # warms the bare sessions too
+        bare_walls: list[float] = []
+        bare_cpus: list[float] = []
+        walls: list[float] = []
+        cpus: list[float] = []
+        for _ in range(args.rounds):
+            cpu, started = own_cpu(), time.perf_counter()
+            await bare_fetch(bare_sessions, mc)
+            bare_walls.append(time.perf_counter() - started)
+            bare_cpus.append(own_cpu() - cpu)
+            cpu = exporter.cpu()
+            wall, body, zipped = await get_metrics(client, exporter.url)
+            cpus.append(exporter.cpu() - cpu)
+            walls.append(wall)
+            up, listed = up_count(body)
+            if up != listed or listed != len(nodes):
+                raise SystemExit(f"only {up} of {len(nodes)} nodes up in /metrics")
+    finally:
+        await client.close()
+        for session, _node in bare_sessions:
+            await session.close()
+    samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+    ratios = [w / b for w, b in zip(walls, bare_walls, strict=True)]
     print(
-        f"fleet: {args.nodes} nodes x {args.folders} folders x {args.peers} peers "
-        f"({peers} peer series), {args.latency * 1000:g} ms per API answer, "
-        f"max_concurrency {args.max_concurrency}"
+        f"fleet: {args.nodes} nodes x {args.folders} folders x {args.peers} peers, "
+        f"{args.latency * 1000:g} ms per API answer, max_concurrency {mc}, "
+        f"{args.rounds} rounds, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
     )
-    print(f"latency floor:          {floor * 1000:8.1f} ms")
+    print(f"/metrics: {samples} samples, {len(body) / 1e6:.2f} MB, {zipped / 1e6:.2f} MB gzip'd")
+    floor = args.latency * (1 + math.ceil(args.folders / mc))
+    print(f"latency floor, latency x (1 + ceil(folders / max_concurrency)): {floor * 1000:.1f} ms")
+    print(f"bare concurrent fetch ({requests} requests): {spread(bare_walls)}")
+    print(f"/metrics (Prometheus' headers, gzip):   {spread(walls)}")
+    print(f"  -> /metrics / bare fetch: {statistics.median(ratios):.2f}x (median of the rounds; ")
+    print(f"     min {min(ratios):.2f}, max {max(ratios):.2f}); first (cold) /metrics {cold:.2f} s")
+    per_request = statistics.median(cpus) / requests * 1e6
+    bare_per_request = statistics.median(bare_cpus) / requests * 1e6
     print(
-        f"scrape wall (median):   {median * 1000:8.1f} ms   = {median / floor:.2f} x floor "
-        f"(min {min(walls) * 1000:.1f}, max {max(walls) * 1000:.1f}, {args.rounds} rounds)"
+        f"CPU per API request: exporter {per_request:.0f} us (all of /metrics, rendering "
+        f"included), bare fetch {bare_per_request:.0f} us"
     )
+    print(f"exporter CPU per /metrics: {spread(cpus)}")
+    print(f"exporter peak RSS: {exporter.peak_rss_mib():.1f} MiB for {samples} samples")
+    snapshots = await snapshots_of(nodes, mc)
+    text = rendering(snapshots, repeat=5)
+    gzip_levels(text)
+
+
+# -- folders mode --------------------------------------------------------------------------
+
+
+async def slowest_healthy(url: str, stop_event: asyncio.Event) -> float:
+    """Poll /-/healthy every 20 ms until told to stop; return the slowest answer."""
+    slowest = 0.0
+    async with aiohttp.ClientSession() as session:
+        while not stop_event.is_set():
+            started = time.perf_counter()
+            async with session.get(f"{url}/-/healthy") as response:
+                await response.read()
+            slowest = max(slowest, time.perf_counter() - started)
+            await asyncio.sleep(0.02)
+    return slowest
+
+
+async def one_size(folders: int, max_concurrency: int) -> None:
+    child, nodes = start_fleet(1, folders, 2, 0.0)
+    with tempfile.TemporaryDirectory() as workdir:
+        exporter = ExporterProcess(nodes, max_concurrency, Path(workdir))
+        try:
+            await exporter.ready()
+            async with aiohttp.ClientSession(auto_decompress=False) as session:
+                cold, body, _ = await get_metrics(session, exporter.url, scrape_timeout=120.0)
+                cold_up = up_count(body)[0] == 1
+                stop_event = asyncio.Event()
+                watcher = asyncio.create_task(slowest_healthy(exporter.url, stop_event))
+                warm, body, _ = await get_metrics(session, exporter.url, scrape_timeout=10.0)
+                stop_event.set()
+                slowest = await watcher
+                warm_up = up_count(body)[0] == 1
+                # SIGTERM half a second into a scrape.
+                scrape = asyncio.create_task(get_metrics(session, exporter.url, 10.0))
+                await asyncio.sleep(0.5)
+                started = time.perf_counter()
+                exporter.process.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(exporter.process.wait, 30)
+                exited = time.perf_counter() - started
+                scrape.cancel()
+                await asyncio.gather(scrape, return_exceptions=True)
+        finally:
+            exporter.stop()
+            stop(child)
     print(
-        f"first scrape (cold):    {cold * 1000:8.1f} ms"
-        "   (+get_secrets, get_folder_prefs, get_version, get_os)"
+        f"{folders:6d} folders: cold {cold:6.2f} s (up {cold_up}), warm {warm:6.2f} s "
+        f"(up {warm_up}, 10 s timeout), slowest /-/healthy {slowest * 1000:6.0f} ms, "
+        f"exit after SIGTERM {exited * 1000:5.0f} ms"
     )
-    print(f"requests per scrape:    {warm_requests:8d}      (cold: {cold_requests})")
-    print(f"exporter CPU per scrape:{cpu:8.3f} s")
-    print(f"exporter peak RSS:      {peak_rss_mib:8.1f} MiB")
-    print(f"failed requests:        {observer.failures:8d}")
+
+
+async def folders_mode(args: argparse.Namespace) -> None:
+    print(
+        f"one node, N folders x 2 peers answering at once, max_concurrency "
+        f"{args.max_concurrency}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
+    )
+    for size in args.sizes:
+        await one_size(size, args.max_concurrency)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=20)
-    parser.add_argument("--folders", type=int, default=50)
-    parser.add_argument("--peers", type=int, default=10)
-    parser.add_argument("--latency", type=float, default=0.02)
-    parser.add_argument("--max-concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    modes = parser.add_subparsers(dest="mode")
+    fleet = modes.add_parser("fleet", help="a fleet: /metrics vs bare fetch, render, gzip")
+    fleet.add_argument("--nodes", type=int, default=20)
+    fleet.add_argument("--folders", type=int, default=50)
+    fleet.add_argument("--peers", type=int, default=10)
+    fleet.add_argument("--latency", type=float, default=0.02)
+    fleet.add_argument("--max-concurrency", type=int, default=8)
+    fleet.add_argument("--rounds", type=int, default=7)
+    folders = modes.add_parser("folders", help="one node with many folders")
+    folders.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000])
+    folders.add_argument("--max-concurrency", type=int, default=8)
+    serve_parser = modes.add_parser("serve", help=argparse.SUPPRESS)
+    for name in ("--nodes", "--folders", "--peers"):
+        serve_parser.add_argument(name, type=int, required=True)
+    serve_parser.add_argument("--latency", type=float, required=True)
     args = parser.parse_args(argv)
-    if args.serve:
+    if args.mode == "serve":
         asyncio.run(serve(args))
-        return 0
-    child, nodes = start_fleet(args)
-    try:
-        asyncio.run(measure(args, nodes))
-    finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        child.wait(timeout=30)
+    elif args.mode == "folders":
+        asyncio.run(folders_mode(args))
+    else:
+        if args.mode is None:
+            args = parser.parse_args(["fleet", *(argv or [])])
+        asyncio.run(fleet_mode(args))
     return 0
 
 
