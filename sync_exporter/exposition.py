@@ -36,7 +36,14 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.utils import floatToGoString
 
-from sync_exporter.metrics import BY_NAME, CONNECTIONS, SNAPSHOT_METRICS, MetricDef
+from sync_exporter.metrics import (
+    BY_NAME,
+    CONNECTIONS,
+    SNAPSHOT_METRICS,
+    UNEXPORTABLE,
+    MetricDef,
+    unexportable,
+)
 from sync_exporter.model import FolderSnapshot, NodeSnapshot, PeerSnapshot
 
 Format = Literal["text", "openmetrics"]
@@ -286,7 +293,13 @@ class SeriesCache:
             node = self._nodes.get(snap.node)
             if node is None:
                 node = self._nodes[snap.node] = _NodeLabels(snap.node)
-            _render_node(parts, node, snap, memo, peers_enabled(snap.node))
+            ends = [len(family) for family in parts]
+            try:
+                _render_node(parts, node, snap, memo, peers_enabled(snap.node))
+            except UNEXPORTABLE as exc:  # as metrics.render does: only this node is lost
+                for family, end in zip(parts, ends, strict=True):
+                    del family[end:]
+                _render_node(parts, node, unexportable(snap, exc), memo, False)
         families = tuple(
             (metric, family)
             for metric, family in zip(SNAPSHOT_METRICS, parts, strict=True)

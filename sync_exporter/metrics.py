@@ -318,6 +318,28 @@ def render(snapshots: Iterable[NodeSnapshot], config: Config | None = None) -> l
     return [f for f in families.values() if f.samples]
 
 
+#: What rendering a node raises for a value no encoder could write.
+UNEXPORTABLE = (ArithmeticError, ValueError, TypeError)
+
+
+def unexportable(snap: NodeSnapshot, exc: BaseException) -> NodeSnapshot:
+    """Log that ``snap`` cannot be exported; return what is exported instead (the node down).
+
+    Both renderers (this module's and ``sync_exporter.exposition``) fall back to it.
+    """
+    _log.error(
+        "dropped a node's data that cannot be exported",
+        extra={"node": snap.node, "err": type(exc).__name__},
+    )
+    return dataclasses.replace(
+        snap,
+        up=False,
+        folders=(),
+        outcome=Outcome.INVALID_RESPONSE,
+        error="its data cannot be exported",
+    )
+
+
 def _render_staged(snap: NodeSnapshot, *, peers_enabled: bool) -> dict[str, Metric]:
     """One node's families, or only its ``btsync_up 0`` when its data cannot be exported.
 
@@ -328,20 +350,9 @@ def _render_staged(snap: NodeSnapshot, *, peers_enabled: bool) -> dict[str, Metr
     staged = {d.name: d.family() for d in SNAPSHOT_METRICS}
     try:
         _render_node(staged, snap, peers_enabled=peers_enabled)
-    except (ArithmeticError, ValueError, TypeError) as exc:
-        _log.error(
-            "dropped a node's data that cannot be exported",
-            extra={"node": snap.node, "err": type(exc).__name__},
-        )
-        dropped = dataclasses.replace(
-            snap,
-            up=False,
-            folders=(),
-            outcome=Outcome.INVALID_RESPONSE,
-            error="its data cannot be exported",
-        )
+    except UNEXPORTABLE as exc:
         staged = {d.name: d.family() for d in SNAPSHOT_METRICS}
-        _render_node(staged, dropped, peers_enabled=False)
+        _render_node(staged, unexportable(snap, exc), peers_enabled=False)
     return staged
 
 

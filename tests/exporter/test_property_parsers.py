@@ -22,6 +22,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from sync_exporter.client import SyncError, _decode, _translated
+from sync_exporter.exposition import SeriesCache
 from sync_exporter.gui_model import (
     envelope_status,
     parse_gui_version,
@@ -147,12 +148,18 @@ def test_whatever_parses_renders(folders: list[Any], peers: list[Any]) -> None:
 
 
 def _encode_both(snapshots: list[NodeSnapshot]) -> str:
+    """prometheus_client's text of ``snapshots``; the fast renderer must write the same."""
+
     class Families:
         def collect(self) -> Any:
             return render(snapshots)
 
-    generate_openmetrics(Families())  # type: ignore[no-untyped-call]
-    return generate_latest(Families()).decode()
+    openmetrics: bytes = generate_openmetrics(Families())  # type: ignore[no-untyped-call]
+    text = generate_latest(Families())
+    fast = SeriesCache().render(snapshots, lambda node: True)
+    assert b"".join(fast.chunks("text")) == text
+    assert b"".join(fast.chunks("openmetrics")) + b"# EOF\n" == openmetrics
+    return text.decode()
 
 
 peer_snapshots = st.builds(
