@@ -64,6 +64,9 @@ PROMETHEUS_ACCEPT = (
     "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
 )
 
+#: How many Prometheus servers scrape at once in the sharing measurement.
+CONCURRENT = 4
+
 # -- the fleet child -------------------------------------------------------------------
 
 
@@ -351,6 +354,10 @@ async def measure_fleet(
             up, listed = up_count(body)
             if up != listed or listed != len(nodes):
                 raise SystemExit(f"only {up} of {len(nodes)} nodes up in /metrics")
+        # Several Prometheus servers at once: one fetch per node, one rendering.
+        cpu, started = exporter.cpu(), time.perf_counter()
+        await asyncio.gather(*(get_metrics(client, exporter.url) for _ in range(CONCURRENT)))
+        together = (time.perf_counter() - started, exporter.cpu() - cpu)
     finally:
         await client.close()
         for session, _node in bare_sessions:
@@ -376,6 +383,10 @@ async def measure_fleet(
         f"included), bare fetch {bare_per_request:.0f} us"
     )
     print(f"exporter CPU per /metrics: {spread(cpus)}")
+    print(
+        f"{CONCURRENT} /metrics at once: {together[0] * 1000:.1f} ms wall, exporter CPU "
+        f"{together[1] * 1000:.1f} ms (one /metrics: {statistics.median(cpus) * 1000:.1f} ms)"
+    )
     print(f"exporter peak RSS: {exporter.peak_rss_mib():.1f} MiB for {samples} samples")
     snapshots = await snapshots_of(nodes, mc)
     text = rendering(snapshots, repeat=5)

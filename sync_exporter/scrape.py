@@ -434,6 +434,11 @@ _YIELD_EVERY = 500
 #: Marks a per-folder answer that was not asked for this scrape (None is an answer).
 _NOT_ASKED: Final = object()
 
+#: Marks a per-folder request that failed (already counted by the observer). Not the
+#: SyncError itself: its traceback holds the failed request's frames, and with them up
+#: to a whole response budget of buffers, for every failed folder until the scrape ends.
+_FAILED: Final = object()
+
 
 @dataclass(slots=True)
 class _FanOut:
@@ -448,7 +453,7 @@ class _FanOut:
 
     #: (call, secret, results list, folder index), in folder order.
     jobs: list[tuple[Callable[[str], Awaitable[Any]], str, list[Any], int]]
-    #: Answers (or the SyncError) by folder index; _NOT_ASKED where no request was due.
+    #: Answers by folder index; _FAILED for a failure, _NOT_ASKED where none was due.
     peers: list[Any]
     secrets: list[Any]
     prefs: list[Any]
@@ -482,7 +487,10 @@ class _FanOut:
 
         async def worker() -> None:
             for call, secret, results, index in queue:  # one shared iterator: no job twice
-                results[index] = await _attempt(call(secret))
+                try:
+                    results[index] = await call(secret)
+                except SyncError:
+                    results[index] = _FAILED
 
         async with asyncio.TaskGroup() as group:
             for _ in range(min(workers, len(self.jobs))):
@@ -502,7 +510,7 @@ class _FanOut:
         known = state.folder_ids.get(key)
         flag = state.selective.get(key)
         fresh = self.prefs[index]
-        if fresh is not _NOT_ASKED and not isinstance(fresh, SyncError):  # a failure keeps
+        if fresh is not _NOT_ASKED and fresh is not _FAILED:  # a failure keeps
             flag = _CachedFlag(fresh, now)  # the last known flag
         if flag is not None:
             selective[key] = flag
@@ -527,7 +535,7 @@ class _FanOut:
             files=entry.files,
             error_code=entry.error_code,
             indexing=entry.indexing,
-            peers=None if isinstance(peers, SyncError) else peers,
+            peers=None if peers is _FAILED else peers,
             selective=flag.value if flag is not None else None,
         )
 

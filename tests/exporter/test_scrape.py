@@ -436,16 +436,22 @@ async def test_max_concurrency_bounds_the_folder_fan_out(
     assert 2 <= observer.max_overlap(FAN_OUT) <= 3
 
 
+def _wide_state(rng: random.Random, folders: int, *, peers: bool) -> NodeState:
+    """A node named "wide" with ``folders`` folders, each with one peer or none."""
+    state = NodeState(name="wide")
+    for index in range(folders):
+        held = secrets.generate(rng).read_write
+        assert held is not None
+        found = [peer(rng, f"p{index}")] if peers else []
+        state.folders[held] = folder(held, f"/wide/{index}", peers=found)
+    return state
+
+
 async def test_a_node_with_many_folders_is_scraped_by_a_fixed_pool_of_workers(
     start_node: StartNode, rng: random.Random, scraper: Scraper
 ) -> None:
     """Issue 10: one task per folder request made 5,000 folders freeze the exporter."""
-    state = NodeState(name="wide")
-    for index in range(600):
-        held = secrets.generate(rng).read_write
-        assert held is not None
-        state.folders[held] = folder(held, f"/wide/{index}", peers=[peer(rng, f"p{index}")])
-    node = await start_node(state)
+    node = await start_node(_wide_state(rng, 600, peers=True))
     config = node_config(node, "wide", max_concurrency=4)
     most = 0
 
@@ -474,12 +480,7 @@ async def test_a_node_with_many_folders_is_scraped_by_a_fixed_pool_of_workers(
 async def test_a_deadline_cancels_a_many_folder_fan_out_at_once(
     start_node: StartNode, rng: random.Random, scraper: Scraper
 ) -> None:
-    state = NodeState(name="wide")
-    for index in range(5000):
-        held = secrets.generate(rng).read_write
-        assert held is not None
-        state.folders[held] = folder(held, f"/wide/{index}", peers=[])
-    node = await start_node(state)
+    node = await start_node(_wide_state(rng, 5000, peers=False))
     node.state.faults.delay = 0.02
     started = time.perf_counter()
     (snapshot,) = await scraper.scrape([node_config(node, "wide")], timeout=0.5)
