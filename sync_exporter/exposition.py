@@ -28,7 +28,7 @@ import threading
 import weakref
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from prometheus_client.exposition import generate_latest
@@ -169,6 +169,9 @@ class Rendered:
 
     families: tuple[tuple[MetricDef, bytearray], ...]
     samples: int
+    #: What it was rendered from (the snapshots and their ``peers`` flags), so that a
+    #: rendering and its snapshots are kept exactly as long as a response uses them.
+    source: tuple[object, ...] = field(default=(), compare=False, repr=False)
     _deflated: dict[tuple[Format, int], Deflated] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -512,8 +515,8 @@ class Renderer:
         #: Renderings of more samples than this (estimated) run in a worker thread.
         self.thread_above = thread_above
         self._series = SeriesCache()
-        self._key: tuple[object, ...] = ()
-        self._building: asyncio.Future[Rendered] | None = None
+        #: The rendering in progress and what it is rendered from (held only meanwhile).
+        self._building: tuple[tuple[object, ...], asyncio.Future[Rendered]] | None = None
         self._built: weakref.ref[Rendered] | None = None
 
     def forget(self, keep: Iterable[str]) -> None:
@@ -529,28 +532,30 @@ class Renderer:
         """
         flags = tuple(peers.get(s.node, True) for s in snapshots)
         key = (*snapshots, *flags)
-        if _same(self._key, key):
-            if self._building is not None:
-                return await asyncio.shield(self._building)
-            built = self._built() if self._built is not None else None
-            if built is not None:
-                return built
-        enabled = dict(zip((s.node for s in snapshots), flags, strict=True))
+        building = self._building
+        if building is not None and _same(building[0], key):
+            return await asyncio.shield(building[1])
+        built = self._built() if self._built is not None else None
+        if built is not None and _same(built.source, key):
+            return built
+        del built  # not ours: let it go as soon as its responses are sent
+        enabled = dict(zip((s.node for s in snapshots), flags, strict=True)).__getitem__
+
+        def build() -> Rendered:
+            return replace(self._series.render(snapshots, enabled), source=key)
+
         if estimate <= self.thread_above:
-            rendered = self._series.render(snapshots, enabled.__getitem__)
-            self._key, self._building, self._built = key, None, weakref.ref(rendered)
-            return rendered
-        building = asyncio.ensure_future(
-            asyncio.to_thread(self._series.render, snapshots, enabled.__getitem__)
-        )
-        self._key, self._building, self._built = key, building, None
-        try:
-            rendered = await asyncio.shield(building)
-        finally:
-            if self._building is building:
-                self._building = None
-        if self._key is key:
+            rendered = build()
             self._built = weakref.ref(rendered)
+            return rendered
+        future = asyncio.ensure_future(asyncio.to_thread(build))
+        self._building = (key, future)
+        try:
+            rendered = await asyncio.shield(future)
+        finally:
+            if self._building is not None and self._building[1] is future:
+                self._building = None
+        self._built = weakref.ref(rendered)
         return rendered
 
 
