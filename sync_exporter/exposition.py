@@ -109,33 +109,57 @@ _ONE = b" 1.0\n"
 _ZERO = b" 0.0\n"
 
 
-class _PeerLabels:
-    """One peer's escaped label set in one folder of one node, and its info line."""
-
-    __slots__ = ("info", "labels")
-
-    def __init__(self, node: str, folder: str, peer_id: str) -> None:
-        self.labels = label_set(_PEER_LABELS, (node, folder, peer_id))
-        #: (name, connection) and the info series' labels for them, swapped as one value.
-        self.info: tuple[tuple[str, str], bytes] | None = None
+#: The peer series' label sets are assembled from parts: a folder's shared text and each
+#: peer's escaped id (and name and connection for ``btsync_peer_info``), so the cache
+#: holds one short string per peer instead of two label sets. The parts follow the
+#: sorted label order prometheus_client writes, checked here against the table.
+if sorted(_PEER_LABELS) != ["folder", "node", "peer_id"] or sorted(_PEER_INFO_LABELS) != [
+    "connection",
+    "folder",
+    "name",
+    "node",
+    "peer_id",
+]:
+    raise RuntimeError("the peer label layout in exposition.py no longer matches METRICS")
+_INFO_HEAD = b'{connection="'
+_CLOSE = b'"}'
+_INFO_TAIL = b'"} 1.0\n'
 
 
 class _FolderLabels:
     """One folder's escaped label sets on one node, and its peers' by peer id."""
 
-    __slots__ = ("connections", "folder", "info", "labels", "node", "peers", "pending")
+    __slots__ = (
+        "connections",
+        "folder",
+        "info",
+        "info_folder",
+        "info_node",
+        "labels",
+        "node",
+        "peer_head",
+        "peers",
+        "pending",
+    )
 
     def __init__(self, node: str, folder: str) -> None:
         self.node = node
         self.folder = folder
         self.labels = label_set(_FOLDER_LABELS, (node, folder))
+        escaped_folder, escaped_node = escape(folder), escape(node)
+        #: A peer series' label set is peer_head + escaped peer id + '"}'.
+        self.peer_head = f'{{folder="{escaped_folder}",node="{escaped_node}",peer_id="'.encode()
+        #: btsync_peer_info's: '{connection="' C info_folder N info_node P '"}'.
+        self.info_folder = f'",folder="{escaped_folder}",name="'.encode()
+        self.info_node = f'",node="{escaped_node}",peer_id="'.encode()
         self.pending = tuple(
             label_set(_DIRECTION_LABELS, (node, folder, d)) for d in ("download", "upload")
         )
         self.connections: dict[str, bytes] = {}
         #: (folder_id, type, selective) and the info series' labels, swapped as one value.
         self.info: tuple[tuple[str, str, str], bytes] | None = None
-        self.peers: dict[str, _PeerLabels] = {}
+        #: Each peer's escaped id, by peer id.
+        self.peers: dict[str, bytes] = {}
 
     def connection(self, connection: str) -> bytes:
         labels = self.connections.get(connection)
@@ -265,8 +289,9 @@ class SeriesCache:
 
     A line is written as three parts, none of them built for it: the metric name (a
     constant), the cached label set, and the value. Series of one scope share one label
-    set (a peer's download, upload and synced series), so the cache holds about one
-    string per peer, folder and node beside the info series' own.
+    set (a folder's size, files and error series). A peer, the bulk of a large fleet,
+    keeps only its escaped id: its label sets are assembled from that and its folder's
+    shared text at each render (one short concatenation), which halves the cache.
 
     :meth:`render` may run in worker threads, several at once: a render reads the cache
     and swaps in each node's new entries with single assignments, so the worst a race
@@ -291,7 +316,7 @@ class SeriesCache:
         node's ``peers`` setting); the folder peer counts are kept either way.
         """
         parts = [bytearray() for _ in SNAPSHOT_METRICS]
-        memo: dict[float, bytes] = {}
+        memo: dict[float | str, bytes] = {}
         for snap in snapshots:
             node = self._nodes.get(snap.node)
             if node is None:
@@ -313,8 +338,10 @@ class SeriesCache:
         return Rendered(families, samples)
 
 
-def _float_value(value: float, memo: dict[float, bytes]) -> bytes:
+def _float_value(value: float, memo: dict[float | str, bytes]) -> bytes:
     """``_value`` remembered per render: timestamps repeat across a node's peers.
+
+    The same memo holds escaped peer names and connections, by their text.
 
     Zero is not remembered: ``0.0`` and ``-0.0`` are equal keys but print differently.
     """
@@ -348,7 +375,7 @@ def _render_node(
     parts: list[bytearray],
     cached: _NodeLabels,
     snap: NodeSnapshot,
-    memo: dict[float, bytes],
+    memo: dict[float | str, bytes],
     peers_enabled: bool,
 ) -> None:
     labels = cached.labels
@@ -394,7 +421,7 @@ def _render_folder(
     parts: list[bytearray],
     cached: _FolderLabels,
     folder: FolderSnapshot,
-    memo: dict[float, bytes],
+    memo: dict[float | str, bytes],
     peers_enabled: bool,
 ) -> None:
     selective = "unknown" if folder.selective is None else str(folder.selective).lower()
@@ -450,54 +477,49 @@ def _render_peers(
     cached: _FolderLabels,
     peers: Sequence[PeerSnapshot],
     unique: dict[str, PeerSnapshot],
-    memo: dict[float, bytes],
-) -> dict[str, _PeerLabels]:
+    memo: dict[float | str, bytes],
+) -> dict[str, bytes]:
     info = parts[_I_PEER_INFO]
     download = parts[_I_PEER_DOWNLOAD]
     upload = parts[_I_PEER_UPLOAD]
     synced = parts[_I_PEER_SYNCED]
     online = parts[_I_PEER_ONLINE]
     seen = parts[_I_PEER_SEEN]
+    head, info_folder, info_node = cached.peer_head, cached.info_folder, cached.info_node
     previous = cached.peers
-    current: dict[str, _PeerLabels] = {}
+    current: dict[str, bytes] = {}
     for peer in peers:
         peer_id = peer.peer_id
         if unique.get(peer_id) is not peer:
             continue
-        entry = previous.get(peer_id)
-        if entry is None:
-            entry = _PeerLabels(cached.node, cached.folder, peer_id)
-        current[peer_id] = entry
-        info_key = (peer.name, peer.connection)
-        known = entry.info
-        if known is None or known[0] != info_key:
-            info_labels = label_set(
-                _PEER_INFO_LABELS, (cached.node, cached.folder, peer_id, *info_key)
-            )
-            known = entry.info = (info_key, info_labels)
+        escaped_id = previous.get(peer_id)
+        if escaped_id is None:
+            escaped_id = escape(peer_id).encode()
+        current[peer_id] = escaped_id
+        name = memo.get(peer.name)
+        if name is None:
+            name = memo[peer.name] = escape(peer.name).encode()
+        connection = memo.get(peer.connection)
+        if connection is None:
+            connection = memo[peer.connection] = escape(peer.connection).encode()
         info += _N_PEER_INFO
-        info += known[1]
-        info += _ONE
-        labels = entry.labels
+        info += _INFO_HEAD
+        info += connection
+        info += info_folder
+        info += name
+        info += info_node
+        info += escaped_id
+        info += _INFO_TAIL
+        labels = head + escaped_id + _CLOSE
         if peer.download_bytes is not None:
-            download += _N_PEER_DOWNLOAD
-            download += labels
-            download += _value(peer.download_bytes)
+            _add(download, _N_PEER_DOWNLOAD, labels, _value(peer.download_bytes))
         if peer.upload_bytes is not None:
-            upload += _N_PEER_UPLOAD
-            upload += labels
-            upload += _value(peer.upload_bytes)
-        synced += _N_PEER_SYNCED
-        synced += labels
-        synced += _float_value(peer.synced, memo)
+            _add(upload, _N_PEER_UPLOAD, labels, _value(peer.upload_bytes))
+        _add(synced, _N_PEER_SYNCED, labels, _float_value(peer.synced, memo))
         if peer.online is not None:
-            online += _N_PEER_ONLINE
-            online += labels
-            online += _ONE if peer.online else _ZERO
+            _add(online, _N_PEER_ONLINE, labels, _ONE if peer.online else _ZERO)
         if peer.last_seen is not None:
-            seen += _N_PEER_SEEN
-            seen += labels
-            seen += _float_value(peer.last_seen, memo)
+            _add(seen, _N_PEER_SEEN, labels, _float_value(peer.last_seen, memo))
     return current
 
 
