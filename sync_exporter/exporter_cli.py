@@ -216,8 +216,8 @@ def main(argv: Sequence[str]) -> int:
 
     from sync_exporter.config import ConfigError, load_config
     from sync_exporter.logs import setup_logging
-    from sync_exporter.webconfig import ServerTLS, WebConfig, load_web_config
     from sync_exporter.memory import keep_large_buffers_on_mmap
+    from sync_exporter.webconfig import ServerTLS, WebConfig, load_web_config
 
     config_file: Path = args.config_file
     web_config_file: Path | None = args.web_config_file
