@@ -25,7 +25,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import payload, web
+from aiohttp.abc import AbstractStreamWriter
 from prometheus_client.metrics_core import Metric
 
 from sync_exporter import __version__
@@ -308,16 +309,40 @@ async def _respond(
     headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
     if gzip_ok:
         headers["Content-Encoding"] = "gzip"
-    size = sum(len(chunk) for chunk in chunks)
-    if size <= STREAM_BYTES or request.method == "HEAD":
+    if sum(len(chunk) for chunk in chunks) <= STREAM_BYTES:
         return web.Response(body=b"".join(chunks), headers=headers)
-    response = web.StreamResponse(headers=headers)
-    response.content_length = size
-    await response.prepare(request)
-    for chunk in chunks:
-        await response.write(chunk)
-    await response.write_eof()
-    return response
+    return web.Response(body=_Chunks(chunks), headers=headers)
+
+
+class _Chunks(payload.Payload):
+    """A body written chunk by chunk, its length known up front: no joined copy of it.
+
+    A payload rather than a prepared StreamResponse, so the response stays an ordinary
+    one until the handler returns (the web config's headers are added after it).
+    """
+
+    def __init__(self, chunks: Sequence[bytes | bytearray]) -> None:
+        super().__init__(chunks, content_type=None)
+        self._chunks = chunks
+        self._size = sum(len(chunk) for chunk in chunks)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return b"".join(self._chunks).decode(encoding, errors)
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        left = content_length
+        for chunk in self._chunks:
+            if left is not None:
+                if left <= 0:
+                    return
+                chunk = chunk[:left]
+                left -= len(chunk)
+            await writer.write(chunk)
 
 
 def _bad_request(text: str) -> web.HTTPBadRequest:

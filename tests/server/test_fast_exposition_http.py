@@ -18,11 +18,13 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
+from sync_exporter.config import FrozenMapping
 from sync_exporter.exposition import Rendered
 from sync_exporter.metrics import render
 from sync_exporter.model import NodeSnapshot
 from sync_exporter.server import STREAM_BYTES
 from sync_exporter.simulator.fleet import Fleet
+from sync_exporter.webconfig import WebConfig
 from tests.server.conftest import NONDETERMINISTIC_PREFIXES, Harness, parse_openmetrics
 
 NODES, FOLDERS, PEERS = 4, 60, 10
@@ -121,3 +123,12 @@ async def test_scrapes_sharing_a_fetch_share_one_rendering(harness: Harness) -> 
     assert calls == 1
     node_parts = {b.split(b"# HELP btsync_exporter_")[0] for b in bodies}
     assert len(node_parts) == 1
+
+
+async def test_a_streamed_body_carries_the_web_configs_headers(harness: Harness) -> None:
+    """The web config's headers are added after the handler: a large body must allow it."""
+    harness.exporter.web_config = WebConfig(headers=FrozenMapping({"X-Frame-Options": "deny"}))
+    async with harness.client.get("/metrics", headers={"Accept-Encoding": "identity"}) as response:
+        body = await response.read()
+        assert response.headers["X-Frame-Options"] == "deny"
+        assert len(body) == int(response.headers["Content-Length"]) > STREAM_BYTES
