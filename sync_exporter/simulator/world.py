@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -561,16 +561,19 @@ class World:
             }
             total = shared.total
             lagging = any(shared.participants[k].have < total for k, ok in movable.items() if ok)
-            moved: dict[str, list[int]] = {key: [0, 0] for key in shared.holders}
+            moved: dict[str, list[int]] = {}
             if moving and lagging and not shared.stalled:
+                moved = {key: [0, 0] for key in shared.holders}
                 self._transfer(shared, connected, movable, received, sent, moved)
             if not shared.stalled:
                 self._mark_synced(shared, connected, movable, stamp)
             for holder in shared.holders.values():
-                self._report(holder)
-                self._report_gui(
-                    shared, holder, connected, movable, stamp, moved[holder.key] if moving else None
-                )
+                folder = self._report(holder)
+                if folder is not None:
+                    # No copy that can receive lacks data: no upload queue anywhere.
+                    peers = connected.get(holder.key, ()) if lagging else ()
+                    speeds = moved.get(holder.key, (0, 0)) if moving else None
+                    self._report_gui(shared, holder, folder, peers, movable, speeds)
         if moving:
             for name, state in self.nodes.items():
                 state.download_speed = int(received[name] / TICK)
@@ -604,7 +607,10 @@ class World:
             for p in links.get(holder.key, []):
                 self._link(holder, p)
             for key, link in holder.links.items():
-                link.online = key in now_linked
+                is_linked = key in now_linked
+                if link.online and not is_linked:  # connected until the tick before this one
+                    link.last_seen = int(self.started_at + max(0, self._ticks - 1) * TICK)
+                link.online = is_linked
             kept = holder.links if holder.key in self._keeps_peers else {}
             folder.peers = {
                 link.id: link
@@ -730,39 +736,36 @@ class World:
                 if other.key in complete:
                     holder.links[other.key].synced = stamp
 
-    def _report(self, holder: _Holder) -> None:
+    def _report(self, holder: _Holder) -> FolderState | None:
         """Publish one copy's size, files and indexing flag into its node's FolderState."""
         folder = holder.folder()
         if folder is None:
-            return
+            return None
         if holder.scan is None or holder.scan >= holder.have:
             folder.size, folder.files = holder.have, holder.files
         else:
             folder.size = holder.scan
             folder.files = holder.files * holder.scan // holder.have
         folder.indexing = holder.scan is not None
+        return folder
 
+    @staticmethod
     def _report_gui(
-        self,
         shared: _FleetFolder,
         holder: _Holder,
-        connected: Mapping[str, list[_Participant]],
+        folder: FolderState,
+        peers: Iterable[_Participant],
         movable: Mapping[str, bool],
-        stamp: int,
-        moved: list[int] | None,
+        moved: Sequence[int] | None,
     ) -> None:
-        """Publish what the GUI shows of one copy: queues, speeds and peers' last-seen time."""
-        folder = holder.folder()
-        if folder is None:
-            return
+        """Publish what the GUI shows of one copy: its queues, and its speeds (if it moved)."""
         folder.pending_down_bytes = max(0, shared.total - holder.have)
         folder.pending_down_files = max(0, shared.total_files - holder.files)
         up_bytes = up_files = 0
-        for other in connected.get(holder.key, ()):
+        for other in peers:
             if other.have < holder.have and movable.get(other.key, False):
                 up_bytes += holder.have - other.have
                 up_files += max(0, holder.files - shared.files_of(other.have))
-            holder.links[other.key].last_seen = stamp
         folder.pending_up_bytes, folder.pending_up_files = up_bytes, up_files
         if moved is not None:
             folder.down_speed = int(moved[0] / TICK)
