@@ -38,7 +38,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import aiohttp
 
@@ -53,9 +53,24 @@ from sync_exporter.model import (
     NodeSnapshot,
     Outcome,
     SharedSecrets,
+    Speed,
 )
 
 _log = logging.getLogger(__name__)
+
+
+class _NodeReader(Protocol):
+    """What both API clients answer alike: the node's speed, version and OS."""
+
+    async def get_speed(self) -> Speed: ...
+
+    async def get_version(self) -> str: ...
+
+    async def get_os(self) -> str: ...
+
+
+#: A folder listing: API v1's entries or the GUI's folders.
+L = TypeVar("L")
 
 T = TypeVar("T")
 
@@ -346,25 +361,37 @@ class Scraper:
             _choose(state, "v1", "api: v1 in the config" if node.api == "v1" else "API v1 answered")
         return snapshot
 
-    async def _collect_gui(self, state: _NodeState, started: float) -> NodeSnapshot:
-        node = state.config
-        client = self._gui_client(state)
+    async def _first_round(
+        self, state: _NodeState, client: _NodeReader, listing: Callable[[], Awaitable[L]]
+    ) -> tuple[L, Speed]:
+        """The requests every scrape starts with, whichever the API: the folder listing and
+        the speed side by side, plus version and OS when their cache is stale.
+
+        Either of the first two failing fails the node (speed's reason first); a failed
+        version or OS keeps the cached value and is retried next scrape.
+        """
         now = self._clock()
         async with asyncio.TaskGroup() as group:
-            folders_task = group.create_task(_attempt(client.get_sync_folders()))
             speed_task = group.create_task(_attempt(client.get_speed()))
+            listing_task = group.create_task(_attempt(listing()))
             version_task = os_task = None
             if _stale(state.version, now, self._metadata_ttl):
                 version_task = group.create_task(_attempt(client.get_version()))
             if _stale(state.os, now, self._metadata_ttl):
                 os_task = group.create_task(_attempt(client.get_os()))
-        listing, speed = folders_task.result(), speed_task.result()
-        if isinstance(listing, SyncError):
-            raise listing
+        speed, found = speed_task.result(), listing_task.result()
         if isinstance(speed, SyncError):
             raise speed
+        if isinstance(found, SyncError):
+            raise found
         state.version = _refresh(state.version, version_task, now)
         state.os = _refresh(state.os, os_task, now)
+        return found, speed
+
+    async def _collect_gui(self, state: _NodeState, started: float) -> NodeSnapshot:
+        node = state.config
+        client = self._gui_client(state)
+        listing, speed = await self._first_round(state, client, client.get_sync_folders)
         folders = tuple(
             _gui_folder(node, entry) for entry in listing.items if not _excluded(node, entry.dir)
         )
@@ -385,21 +412,7 @@ class Scraper:
         node = state.config
         client = self._client(state)
         now = self._clock()
-        async with asyncio.TaskGroup() as group:
-            speed_task = group.create_task(_attempt(client.get_speed()))
-            folders_task = group.create_task(_attempt(client.get_folders()))
-            version_task = os_task = None
-            if _stale(state.version, now, self._metadata_ttl):
-                version_task = group.create_task(_attempt(client.get_version()))
-            if _stale(state.os, now, self._metadata_ttl):
-                os_task = group.create_task(_attempt(client.get_os()))
-        speed, entries = speed_task.result(), folders_task.result()
-        if isinstance(speed, SyncError):
-            raise speed
-        if isinstance(entries, SyncError):
-            raise entries
-        state.version = _refresh(state.version, version_task, now)
-        state.os = _refresh(state.os, os_task, now)
+        entries, speed = await self._first_round(state, client, client.get_folders)
 
         kept = [e for e in entries if not _excluded(node, e.dir)]
         plan = _FanOut.plan(state, client, kept, now, self._metadata_ttl)
