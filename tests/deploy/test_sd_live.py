@@ -24,7 +24,7 @@ import yaml
 from tests.deploy.chart import CHART, exporter_container, load_values, render
 from tests.deploy.conftest import exporter_config
 from tests.deploy.pod import free_port, http_get, process
-from tests.server.test_sd import _wait_for
+from tests.prometheus_api import wait_for
 
 ServiceStarter = Callable[..., AbstractAsyncContextManager[asyncio.subprocess.Process]]
 
@@ -161,8 +161,8 @@ async def test_replicas_behind_the_service_serve_the_fleet_through_sd(
                 aiohttp.ClientSession() as session,
             ):
                 count = len(sim_fleet)
-                up = await _wait_for(session, base, 'up{job="btsync"} == 1', count)
-                nodes = await _wait_for(session, base, 'btsync_up{job="btsync"} == 1', count)
+                up = await wait_for(session, base, 'up{job="btsync"} == 1', count)
+                nodes = await wait_for(session, base, 'btsync_up{job="btsync"} == 1', count)
                 # The replica serving the probes goes away (a rollout, a drained node).
                 serving = next(i for i, port in enumerate(ports) if _api_calls(port) > 0)
                 other = 1 - serving
@@ -170,7 +170,7 @@ async def test_replicas_behind_the_service_serve_the_fleet_through_sd(
                 replicas[serving].terminate()
                 replicas[serving].wait(timeout=10)
                 await _until(lambda: _api_calls(ports[other]) > before, "the other replica")
-                after = await _wait_for(session, base, 'btsync_up{job="btsync"} == 1', count)
+                after = await wait_for(session, base, 'btsync_up{job="btsync"} == 1', count)
 
     assert {s["metric"]["instance"] for s in up} == set(sim_fleet), "every node, once"
     assert {s["metric"]["instance"]: s["metric"]["node"] for s in nodes} == {

@@ -7,7 +7,6 @@ a config a user copies from the README is the config that is tested.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import yaml
 
 from sync_exporter.simulator.state import FaultMode
 from tests.conftest import ServiceStarter
+from tests.prometheus_api import query, wait_for
 from tests.server.conftest import Harness, healthy
 from tests.server.readme import README_EXPORTER, readme_scrape_configs
 
@@ -36,31 +36,6 @@ def _substitute(job: dict[str, Any], *, exporter: str, targets: list[str]) -> di
     if relabels:
         job["relabel_configs"] = relabels
     return job
-
-
-async def _query(session: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
-    try:
-        async with session.get(f"{base}/api/v1/query", params={"query": promql}) as response:
-            if response.status != 200:
-                return []
-            body = await response.json()
-    except aiohttp.ClientConnectionError:
-        return []
-    result: list[dict[str, Any]] = body["data"]["result"]
-    return result
-
-
-async def _wait_for(
-    session: aiohttp.ClientSession, base: str, promql: str, count: int
-) -> list[dict[str, Any]]:
-    """Poll until ``promql`` returns ``count`` series (Prometheus scrapes every second)."""
-    result: list[dict[str, Any]] = []
-    for _ in range(150):
-        result = await _query(session, base, promql)
-        if len(result) >= count:
-            return result
-        await asyncio.sleep(0.1)  # a real Prometheus scraping in real time
-    raise AssertionError(f"{promql}: {len(result)} series after 15 s, want {count}")
 
 
 async def test_prometheus_scrapes_both_readme_configs(
@@ -99,11 +74,15 @@ async def test_prometheus_scrapes_both_readme_configs(
             ready_url=f"{base}/-/ready",
         ),
     ):
-        static = await _wait_for(session, base, 'btsync_up{job="btsync"}', len(names))
-        probe = await _wait_for(session, base, 'btsync_up{job="btsync-probe"}', len(names))
-        targets = await _wait_for(session, base, "up", 1 + len(names))
-        folders = await _query(session, base, "count by (job) (btsync_folder_size_bytes)")
-        exporter_metrics = await _query(
+        static = await wait_for(
+            session, base, 'btsync_up{job="btsync"}', len(names), at_least=True, within=15.0
+        )
+        probe = await wait_for(
+            session, base, 'btsync_up{job="btsync-probe"}', len(names), at_least=True, within=15.0
+        )
+        targets = await wait_for(session, base, "up", 1 + len(names), at_least=True)
+        folders = await query(session, base, "count by (job) (btsync_folder_size_bytes)")
+        exporter_metrics = await query(
             session, base, 'btsync_exporter_config_last_reload_successful{job="btsync"}'
         )
 

@@ -25,6 +25,7 @@ from sync_exporter.discovery import BadHostError, target_address
 from sync_exporter.server import Settings, create_app
 from sync_exporter.simulator.state import FaultMode
 from tests.conftest import ServiceStarter
+from tests.prometheus_api import query, wait_for
 from tests.server.conftest import Harness, fleet_config, healthy, write_config
 from tests.server.readme import README_EXPORTER, readme_scrape_configs
 
@@ -129,31 +130,6 @@ async def test_a_node_added_to_the_config_appears_after_reload(harness: Harness)
 # --------------------------------------------------------------------------- real Prometheus
 
 
-async def _query(session: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
-    try:
-        async with session.get(f"{base}/api/v1/query", params={"query": promql}) as response:
-            if response.status != 200:
-                return []
-            body = await response.json()
-    except aiohttp.ClientConnectionError:
-        return []
-    result: list[dict[str, Any]] = body["data"]["result"]
-    return result
-
-
-async def _wait_for(
-    session: aiohttp.ClientSession, base: str, promql: str, count: int
-) -> list[dict[str, Any]]:
-    """Poll until ``promql`` returns exactly ``count`` series (a scrape per second)."""
-    result: list[dict[str, Any]] = []
-    for _ in range(200):
-        result = await _query(session, base, promql)
-        if len(result) == count:
-            return result
-        await asyncio.sleep(0.1)  # a real Prometheus discovering and scraping in real time
-    raise AssertionError(f"{promql}: {len(result)} series after 20 s, want {count}: {result}")
-
-
 def _fast(job: dict[str, Any]) -> dict[str, Any]:
     return {**job, "scrape_interval": "1s", "scrape_timeout": "1s"}
 
@@ -207,8 +183,8 @@ async def test_prometheus_discovers_every_node_through_the_readme_sd_job(
         aiohttp.ClientSession() as session,
         _prometheus(prometheus_bin, tmp_path, start_service, free_port(), [job]) as base,
     ):
-        targets = await _wait_for(session, base, 'up{job="btsync-sd"}', len(names))
-        nodes = await _wait_for(session, base, 'btsync_up{job="btsync-sd"}', len(names))
+        targets = await wait_for(session, base, 'up{job="btsync-sd"}', len(names))
+        nodes = await wait_for(session, base, 'btsync_up{job="btsync-sd"}', len(names))
 
     assert {s["metric"]["instance"]: s["value"][1] for s in targets} == dict.fromkeys(names, "1")
     # Each target is its own node: instance == node, and the down node is seen as down.
@@ -274,9 +250,9 @@ async def test_two_replicas_share_the_fleet_with_the_documented_hashmod_job(
         aiohttp.ClientSession() as session,
         _prometheus(prometheus_bin, tmp_path, start_service, free_port(), [_fast(job)]) as base,
     ):
-        targets = await _wait_for(session, base, f'up{{job="{job["job_name"]}"}}', len(names))
+        targets = await wait_for(session, base, f'up{{job="{job["job_name"]}"}}', len(names))
         await asyncio.sleep(1.5)  # a duplicate would show up within one more refresh
-        again = await _query(session, base, f'up{{job="{job["job_name"]}"}}')
+        again = await query(session, base, f'up{{job="{job["job_name"]}"}}')
         async with session.get(f"{base}/api/v1/targets", params={"state": "active"}) as response:
             active = (await response.json())["data"]["activeTargets"]
 

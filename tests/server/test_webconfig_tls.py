@@ -27,8 +27,9 @@ from sync_exporter.config import load_config
 from sync_exporter.server import EXPORTER, Exporter, Settings, create_app
 from sync_exporter.simulator.fleet import Fleet
 from sync_exporter.webconfig import ServerTLS, load_web_config
+from tests.prometheus_api import wait_for
 from tests.server.conftest import fleet_config, healthy, write_config
-from tests.server.test_sd import _prometheus, _wait_for
+from tests.server.test_sd import _prometheus
 from tests.server.test_webconfig import (
     ALICE,
     ALICE_HASH,
@@ -286,10 +287,10 @@ async def test_prometheus_scrapes_over_tls_with_client_cert_and_basic_auth(
             aiohttp.ClientSession() as session,
             _prometheus(prometheus_bin, tmp_path, start_service, free_port(), jobs) as base,
         ):
-            static = await _wait_for(session, base, 'btsync_up{job="btsync"}', len(names))
-            targets = await _wait_for(session, base, 'up{job="btsync-sd"}', len(names))
-            probed = await _wait_for(session, base, 'btsync_up{job="btsync-sd"}', len(names))
-            scrapes = await _wait_for(session, base, 'up{job="btsync"}', 1)
+            static = await wait_for(session, base, 'btsync_up{job="btsync"}', len(names))
+            targets = await wait_for(session, base, 'up{job="btsync-sd"}', len(names))
+            probed = await wait_for(session, base, 'btsync_up{job="btsync-sd"}', len(names))
+            scrapes = await wait_for(session, base, 'up{job="btsync"}', 1)
         auth_checks = running.exporter.auth.bcrypt_checks
 
     assert [s["value"][1] for s in scrapes] == ["1"]

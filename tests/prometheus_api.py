@@ -1,0 +1,49 @@
+"""Asking a real Prometheus started by a test, while it discovers and scrapes in real time.
+
+Shared by the tests that run Debian's Prometheus against the exporter: a query that
+answers "nothing yet" while Prometheus is still starting, and a poll for a series count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+#: Seconds between two queries while waiting (Prometheus scrapes every second in tests).
+POLL = 0.1
+
+
+async def query(session: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
+    """The instant vector ``promql`` returns, or ``[]`` while Prometheus cannot answer yet."""
+    try:
+        async with session.get(f"{base}/api/v1/query", params={"query": promql}) as response:
+            if response.status != 200:
+                return []
+            body = await response.json()
+    except aiohttp.ClientConnectionError:
+        return []
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+async def wait_for(
+    session: aiohttp.ClientSession,
+    base: str,
+    promql: str,
+    count: int,
+    *,
+    at_least: bool = False,
+    within: float = 20.0,
+) -> list[dict[str, Any]]:
+    """Poll until ``promql`` returns ``count`` series (or more, with ``at_least``)."""
+    result: list[dict[str, Any]] = []
+    for _ in range(round(within / POLL)):
+        result = await query(session, base, promql)
+        if len(result) == count or (at_least and len(result) > count):
+            return result
+        await asyncio.sleep(POLL)  # a real Prometheus discovering and scraping in real time
+    raise AssertionError(
+        f"{promql}: {len(result)} series after {within:g} s, want {count}: {result}"
+    )
