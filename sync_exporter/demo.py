@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import logging
 import math
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -32,6 +30,7 @@ from aiohttp import web
 
 from sync_exporter.demo_timeline import Expected, predict, render_timeline
 from sync_exporter.exporter_cli import ListenAddress, add_listen_flag
+from sync_exporter.signals import stop_requested, unless_stopped
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +317,16 @@ async def _start_prometheus(
 
 
 async def _run(options: DemoOptions) -> int:
+    with stop_requested() as stop:
+        return await _run_until(stop, options)
+
+
+async def _run_until(stop: asyncio.Event, options: DemoOptions) -> int:
+    """Start everything, print the banner and serve until ``stop``; clean up in any case.
+
+    ``stop`` is already listening while this starts, so a SIGTERM during start-up (a
+    test or a supervisor that gives up early) still stops Prometheus and the nodes.
+    """
     from sync_exporter.config import load_config
     from sync_exporter.server import Settings, create_app
     from sync_exporter.simulator.fleet import Fleet
@@ -365,7 +374,7 @@ async def _run(options: DemoOptions) -> int:
                 "prometheus not found, going on without it",
                 extra={"hint": "apt-get install -y prometheus"},
             )
-        elif binary is not None:
+        elif binary is not None and not stop.is_set():
             try:
                 prometheus_listen = claim_address(prometheus_listen)
             except OSError as exc:
@@ -382,18 +391,21 @@ async def _run(options: DemoOptions) -> int:
         banner = _banner(fleet, exporter, config_file, prometheus, prometheus_listen)
         if prometheus is not None:
             started = time.time()
-            alert_page = await alerts_page(prometheus_url(prometheus_listen), prometheus)
+            alert_page = await unless_stopped(
+                stop, alerts_page(prometheus_url(prometheus_listen), prometheus)
+            )
+            if alert_page is None:
+                return 0
             banner += "\n\n" + _timeline_text(
                 exporter, prometheus_listen, alert_page, started, options.speed
             )
-        print(banner, flush=True)
-        await _wait_for_signal()
+        if not stop.is_set():
+            print(banner, flush=True)
+            await stop.wait()
         return 0
     finally:
-        if prometheus is not None and prometheus.returncode is None:
-            prometheus.terminate()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(prometheus.wait(), 10)
+        if prometheus is not None:
+            await _stop_child(prometheus)
         if runner is not None:
             await runner.cleanup()
         await fleet.stop()
@@ -452,16 +464,20 @@ def _bound_port(runner: web.AppRunner, asked: int) -> int:
     return asked
 
 
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def _stop_child(process: asyncio.subprocess.Process, grace: float = 10) -> None:
+    """Terminate ``process`` and, if it outlives ``grace`` seconds, kill it.
+
+    Never leave it behind: an orphaned Prometheus keeps its port, its data directory
+    and the demo's stdout open after the demo has gone.
+    """
+    if process.returncode is not None:
+        return
+    process.terminate()
     try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        await asyncio.wait_for(process.wait(), grace)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
 def _banner(

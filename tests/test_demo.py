@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -162,6 +163,48 @@ def test_with_prometheus_on_port_0_prints_the_port_it_really_uses(prometheus_bin
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """The (pid, command name) of every live child of ``pid``, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # it exited while we looked
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
+            found.append((int(stat.parent.name), name))
+    return found
+
+
+def test_sigterm_while_prometheus_starts_stops_the_demo_and_prometheus(
+    prometheus_bin: Path,
+) -> None:
+    # Before: the demo listened for SIGTERM only once its banner was out. A SIGTERM in
+    # the seconds before killed it without clean-up and left its Prometheus running,
+    # orphaned, with the demo's stdout open: whoever read it waited forever.
+    proc = _demo_process("--with-prometheus", "--prometheus.listen-address=127.0.0.1:0")
+    prometheus: list[int] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not prometheus and proc.poll() is None and time.monotonic() < deadline:
+            prometheus = [pid for pid, name in _children(proc.pid) if name == "prometheus"]
+            time.sleep(0.01)  # polling /proc: there is no event for a child's birth
+        assert prometheus, "the demo never started Prometheus"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "Landing page" not in out  # it stopped before the banner
+        assert not Path(f"/proc/{prometheus[0]}").exists(), "Prometheus outlived the demo"
+    finally:
+        for pid in prometheus:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 #: The alerts a new user must see in the demo, and how long they may take (real seconds).

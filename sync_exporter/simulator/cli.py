@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
+
+from sync_exporter.signals import stop_requested
 
 if TYPE_CHECKING:
     from sync_exporter.simulator.fleet import Fleet
@@ -269,26 +269,19 @@ def _build_fleet(options: FleetOptions) -> Fleet:
 
 
 async def _serve(fleet: Fleet, options: FleetOptions) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await fleet.start(
-            options.host,
-            options.base_port,
-            realtime=options.realtime,
-            control_port=options.control_port,
-        )
+    with stop_requested() as stop:
         try:
-            _print_banner(fleet, options)
-            await stop.wait()
+            await fleet.start(
+                options.host,
+                options.base_port,
+                realtime=options.realtime,
+                control_port=options.control_port,
+            )
+            if not stop.is_set():
+                _print_banner(fleet, options)
+                await stop.wait()
         finally:
             await fleet.stop()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(sig)
     print("sync-exporter simulate: stopped", flush=True)
     return 0
 

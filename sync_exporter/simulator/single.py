@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import signal
 import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sync_exporter.signals import stop_requested
 from sync_exporter.simulator.clock import WallClock
 from sync_exporter.simulator.gui import GUI_ONLY_VERSION
 from sync_exporter.simulator.node import SimNode
@@ -40,27 +40,23 @@ async def serve(conf: SyncConfig, *, seed: int | None = None) -> int:
         # Choice: without a key this is a Resilio Sync 3.x node, the kind that cannot have one.
         state.version = GUI_ONLY_VERSION
     storage = NodeStorage(conf.storage_path)
-    done = asyncio.Event()
+    with stop_requested() as stop:
 
-    async def on_shutdown() -> None:
-        done.set()
+        async def on_shutdown() -> None:
+            stop.set()
 
-    node = SimNode(
-        state,
-        clock=WallClock(),
-        rng=random.Random(seed),
-        login=conf.login,
-        password=conf.password,
-        api_key=conf.api_key,
-        storage=storage,
-        on_shutdown=on_shutdown,
-    )
-    if conf.device_name:
-        state.prefs["device_name"] = conf.device_name
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, done.set)
-    try:
+        node = SimNode(
+            state,
+            clock=WallClock(),
+            rng=random.Random(seed),
+            login=conf.login,
+            password=conf.password,
+            api_key=conf.api_key,
+            storage=storage,
+            on_shutdown=on_shutdown,
+        )
+        if conf.device_name:
+            state.prefs["device_name"] = conf.device_name
         try:
             await node.start(conf.listen_host, conf.listen_port)
         except OSError as exc:
@@ -82,13 +78,10 @@ async def serve(conf: SyncConfig, *, seed: int | None = None) -> int:
                 f"API at /gui/ serves, as on a Resilio Sync {state.version} node",
                 flush=True,
             )
-        await done.wait()
+        await stop.wait()
         await node.stop()
-        print(f"{PROG}: node {state.name!r} stopped", flush=True)
-        return 0
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    print(f"{PROG}: node {state.name!r} stopped", flush=True)
+    return 0
 
 
 def main_sync_config(path: Path, *, seed: int | None = None) -> int:
