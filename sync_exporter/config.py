@@ -174,6 +174,10 @@ class Config:
         """Return the node called ``name``, or None."""
         return next((n for n in self.nodes if n.name == name), None)
 
+    def peers(self) -> dict[str, bool]:
+        """Each node's ``peers`` setting by name: all the renderers need of the config."""
+        return {n.name: n.peers for n in self.nodes}
+
 
 # --------------------------------------------------------------------------- durations
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,7 +42,6 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
-from sync_exporter.config import Config
 from sync_exporter.model import FolderSnapshot, NodeSnapshot, Outcome
 
 _log = logging.getLogger(__name__)
@@ -300,18 +299,22 @@ BY_NAME: dict[str, MetricDef] = {d.name: d for d in METRICS}
 SNAPSHOT_METRICS: tuple[MetricDef, ...] = tuple(d for d in METRICS if d.scope != "exporter")
 
 
-def render(snapshots: Iterable[NodeSnapshot], config: Config | None = None) -> list[Metric]:
+def render(
+    snapshots: Iterable[NodeSnapshot], peers: Mapping[str, bool] | None = None
+) -> list[Metric]:
     """Build this scrape's families from ``snapshots``; empty families are left out.
 
-    ``config`` decides per-peer series (``peers: false`` on a node keeps only the counts).
+    ``peers`` maps a node's name to its ``peers`` setting (``Config.peers()``); a node
+    whose setting is false gets the folder peer counts but no per-peer series, and a node
+    it does not name gets both. Only that flag, not the whole config: the renderer needs
+    nothing else of it, and the fast renderer takes the same mapping.
     A node that is down yields only ``btsync_up 0`` and its scrape duration. A folder
     label or peer id seen twice in one node (two folders aliased alike) is exported once,
     because duplicate series make Prometheus reject samples.
     """
     families = {d.name: d.family() for d in SNAPSHOT_METRICS}
     for snap in snapshots:
-        node_cfg = config.node(snap.node) if config is not None else None
-        peers_enabled = node_cfg.peers if node_cfg is not None else True
+        peers_enabled = peers.get(snap.node, True) if peers is not None else True
         staged = _render_staged(snap, peers_enabled=peers_enabled)
         for name, family in staged.items():
             families[name].samples.extend(family.samples)

@@ -30,7 +30,7 @@ from prometheus_client.registry import CollectorRegistry
 from yarl import URL
 
 from sync_exporter.client import RequestObserver
-from sync_exporter.config import Config, NodeConfig
+from sync_exporter.config import NodeConfig
 from sync_exporter.logs import LogfmtFormatter
 from sync_exporter.metrics import render
 from sync_exporter.model import NodeSnapshot, Outcome
@@ -143,7 +143,6 @@ def _summary(snap: NodeSnapshot) -> list[str]:
 
 async def debug_probe(
     node: NodeConfig,
-    config: Config,
     timeout: float,  # noqa: ASYNC109 - the scrape deadline, passed on to the scraper
     observer: RequestObserver | None,
 ) -> str:
@@ -170,7 +169,7 @@ async def debug_probe(
         lines.append(f"  {r.started:8.3f}  {r.seconds:8.3f}  {r.method:<20} {r.outcome}")
     lines += ["", f"Log lines ({len(capture.lines)}):", *(f"  {line}" for line in capture.lines)]
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Fixed(tuple(render([snap], config))))
+    registry.register(_Fixed(tuple(render([snap], {node.name: node.peers}))))
     lines += ["", "Metrics (what /probe serves for this node):"]
     lines += generate_latest(registry).decode().splitlines()
     try:

@@ -21,7 +21,7 @@ import math
 import signal
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,13 +232,13 @@ def _estimate_samples(snapshots: Sequence[NodeSnapshot]) -> int:
 
 def _build(
     snapshots: Sequence[NodeSnapshot],
-    config: Config,
+    peers: Mapping[str, bool],
     extra: Sequence[Metric],
     encoder: Encoder,
     gzip_ok: bool,
 ) -> bytes:
     """prometheus_client's own rendering, for the formats the fast path does not write."""
-    families = [*render(snapshots, config), *extra]
+    families = [*render(snapshots, peers), *extra]
     body = encoder(_Families(families))
     if gzip_ok:
         body = gzip.compress(body, compresslevel=GZIP_LEVEL)
@@ -269,10 +269,12 @@ def _encode_fast(
 async def _respond(
     request: web.Request,
     snapshots: Sequence[NodeSnapshot],
-    config: Config,
+    peers: Mapping[str, bool],
     extra: Sequence[Metric] = (),
 ) -> web.StreamResponse:
     """Answer with the exposition of ``snapshots`` (plus ``extra`` families).
+
+    ``peers`` maps node names to their ``peers`` setting (``Config.peers()``).
 
     The format follows ``Accept`` (text 0.0.4 by default, OpenMetrics when asked), gzip'd
     when ``Accept-Encoding`` allows; 406 when the client refuses both formats (never a
@@ -295,10 +297,9 @@ async def _respond(
     large = estimate > EXECUTOR_SAMPLES
     chunks: list[bytes | bytearray]
     if fmt is None:
-        args = (snapshots, config, extra, encoder, gzip_ok)
+        args = (snapshots, peers, extra, encoder, gzip_ok)
         chunks = [await asyncio.to_thread(_build, *args) if large else _build(*args)]
     else:
-        peers = {node.name: node.peers for node in config.nodes}
         renderer = request.app[EXPORTER].renderer
         rendered = await renderer.render(snapshots, peers, estimate)
         tail = encoder(_Families(extra))
@@ -379,7 +380,7 @@ async def handle_metrics(request: web.Request) -> web.StreamResponse:
     config = exporter.config
     nodes = config.nodes if exporter.settings.metrics_nodes else ()
     snapshots = await exporter.scrape(nodes, timeout)
-    return await _respond(request, snapshots, config, list(exporter.registry.collect()))
+    return await _respond(request, snapshots, config.peers(), list(exporter.registry.collect()))
 
 
 def _configured(config: Config) -> str:
@@ -409,10 +410,10 @@ async def handle_probe(request: web.Request) -> web.StreamResponse:
         raise _bad_request(f"unknown target {shown!r}; {_configured(config)}")
     timeout = scrape_timeout(request, exporter.settings)
     if request.query.get("debug", "").lower() in ("true", "1"):
-        text = await debug_probe(node, config, timeout, exporter.self_metrics)
+        text = await debug_probe(node, timeout, exporter.self_metrics)
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
     snapshots = await exporter.scrape([node], timeout)
-    return await _respond(request, snapshots, config)
+    return await _respond(request, snapshots, {node.name: node.peers})
 
 
 async def handle_sd(request: web.Request) -> web.StreamResponse:

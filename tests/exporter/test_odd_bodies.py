@@ -17,7 +17,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 
 from sync_exporter.client import SyncClient, SyncProtocolError
-from sync_exporter.config import Config, NodeConfig
+from sync_exporter.config import NodeConfig
 from sync_exporter.credentials import LiteralPassword
 from sync_exporter.metrics import render
 from sync_exporter.scrape import Scraper
@@ -110,7 +110,7 @@ async def test_a_lone_surrogate_does_not_break_the_exposition_of_every_node(
     finally:
         await scraper.close()
     assert snapshot.up, snapshot.error
-    body = generate_latest(_Families(render([snapshot], Config(nodes=(node,))))).decode()
+    body = generate_latest(_Families(render([snapshot], {node.name: node.peers}))).decode()
     assert 'folder="D:\\\\Fotos \ufffd \U0001f600"' in body
     assert 'name="caf\ufffd"' in body
 

@@ -23,8 +23,6 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
-from sync_exporter.config import Config, NodeConfig
-from sync_exporter.credentials import LiteralPassword
 from sync_exporter.exposition import Deflated, Format, SeriesCache, gzip_body, value_text
 from sync_exporter.metrics import render
 from sync_exporter.model import (
@@ -84,14 +82,7 @@ class _Collector:
 
 def _reference(snapshots: Sequence[NodeSnapshot], fmt: Format, peers_off: set[str]) -> str:
     """metrics.render (``peers: false`` for ``peers_off``), encoded by prometheus_client."""
-    config = Config(
-        nodes=tuple(
-            NodeConfig(s.node, "http://127.0.0.1:1", "u", LiteralPassword("p"), peers=False)
-            for s in snapshots
-            if s.node in peers_off
-        )
-    )
-    families = render(snapshots, config)
+    families = render(snapshots, dict.fromkeys(peers_off, False))
     if fmt == "text":
         return generate_latest(_Collector(families)).decode()
     text: bytes = generate_openmetrics(_Collector(families))  # type: ignore[no-untyped-call]

@@ -80,7 +80,7 @@ async def test_a_large_streamed_exposition_parses_like_prometheus_clients(
 ) -> None:
     body = (await _get(harness, "/metrics", accept, zipped)).decode()
     snapshots = list(harness.exporter.scraper.last().values())
-    families = render(snapshots, harness.exporter.config)
+    families = render(snapshots, harness.exporter.config.peers())
     if accept:
         expected: bytes = openmetrics.generate_latest(_Collector(families))  # type: ignore[no-untyped-call]
         actual = _samples(parse_openmetrics(body))

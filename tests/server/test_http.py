@@ -200,7 +200,8 @@ async def test_the_sighup_path_reloads_and_keeps_the_old_config_on_error(
     assert expo.value("btsync_exporter_config_last_reload_successful") == 1
 
 
-async def test_peers_false_keeps_the_counts_and_drops_per_peer_series(harness: Harness) -> None:
+async def _peers_off(harness: Harness) -> str:
+    """Reload with ``peers: false`` on a healthy node that has peers; return its name."""
     name = next(
         n
         for n in healthy(harness.fleet)
@@ -209,6 +210,11 @@ async def test_peers_false_keeps_the_counts_and_drops_per_peer_series(harness: H
     data = fleet_config(harness.fleet, node_options={name: {"peers": False}})
     write_config(harness.config_file, data)
     assert await harness.exporter.reload() is None
+    return name
+
+
+async def test_peers_false_keeps_the_counts_and_drops_per_peer_series(harness: Harness) -> None:
+    name = await _peers_off(harness)
     expo = await harness.metrics()
     assert not expo.find("btsync_peer_info", node=name)
     assert not expo.find("btsync_peer_download_bytes_total", node=name)
@@ -217,6 +223,25 @@ async def test_peers_false_keeps_the_counts_and_drops_per_peer_series(harness: H
     assert counted == peers > 0
     others = [n for n in healthy(harness.fleet) if n != name]
     assert any(expo.find("btsync_peer_info", node=n) for n in others)
+
+
+@pytest.mark.parametrize(
+    ("query", "accept"),
+    [
+        ("", None),  # the fast renderer
+        ("", "application/openmetrics-text; version=1.0.0; escaping=dots"),  # prometheus_client
+        ("&debug=true", None),  # the debug report's metrics
+    ],
+)
+async def test_peers_false_holds_on_probe_whichever_renderer_answers(
+    harness: Harness, query: str, accept: str | None
+) -> None:
+    name = await _peers_off(harness)
+    headers = {"Accept": accept} if accept else None
+    text = await harness.get_text(f"/probe?target={name}{query}", headers)
+    names = text.replace("__", "_")  # the dots escaping doubles underscores
+    assert "btsync_folder_peers{" in names
+    assert "btsync_peer_" not in names
 
 
 async def test_no_metrics_nodes_leaves_the_nodes_to_probe(
