@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TextIO
 
+from sync_exporter.cli_args import parse_args
 from sync_exporter.config import (
     Config,
     ConfigError,
@@ -286,10 +287,9 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
     130 when interrupted with Ctrl-C, as a shell reports SIGINT.
     """
     stream = sys.stdout if out is None else out
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help, or bad flags (argparse printed why)
-        return exc.code if isinstance(exc.code, int) else 2
+    args = parse_args(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     setup_logging(args.log_level, "logfmt")
     try:
         config = load_config(args.config_file)

@@ -50,10 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
         module = importlib.import_module(SUBCOMMANDS[args[0]])
-        try:
-            code: int = module.main(args[1:])
-        except SystemExit as exc:  # argparse's --help and usage errors, as an exit code
-            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        code: int = module.main(args[1:])  # returns, never exits (sync_exporter.cli_args)
         return code
     from sync_exporter.exporter_cli import main as exporter_main
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
+from sync_exporter.cli_args import int_in, parse_args
 from sync_exporter.demo_timeline import Expected, predict, render_timeline
 from sync_exporter.exporter_cli import ListenAddress, add_listen_flag
 from sync_exporter.signals import stop_requested, unless_stopped
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sim.base-port",
         dest="base_port",
-        type=int,
+        type=int_in(0, 65535),
         default=DEFAULT_BASE_PORT,
         metavar="PORT",
         help=f"first simulated node's API port on 127.0.0.1, the others follow "
@@ -129,15 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """Run the demo until SIGINT/SIGTERM; 2 on bad flags, 1 when a port is taken."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(list(argv))
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    if not 0 <= args.base_port <= 65535:
-        parser.print_usage(sys.stderr)
-        print("sync-exporter demo: --sim.base-port must be 0..65535", file=sys.stderr)
-        return 2
+    args = parse_args(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     options = DemoOptions(
         listen=args.listen,
         base_port=args.base_port,

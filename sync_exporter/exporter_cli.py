@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from aiohttp import web
 
 from sync_exporter import __version__
+from sync_exporter.cli_args import parse_args
 from sync_exporter.logs import LOG_FORMATS, LOG_LEVELS
 
 if TYPE_CHECKING:
@@ -208,11 +209,9 @@ def main(argv: Sequence[str]) -> int:
 
     2: bad flags or an invalid config; 1: cannot serve (address in use); 0: clean stop.
     """
-    parser = build_parser()
-    try:
-        args = parser.parse_args(list(argv))
-    except SystemExit as exc:  # argparse exits on --help, --version and bad flags
-        return exc.code if isinstance(exc.code, int) else 2
+    args = parse_args(build_parser(), argv)
+    if isinstance(args, int):
+        return args
 
     from sync_exporter.config import ConfigError, load_config
     from sync_exporter.logs import setup_logging

@@ -15,6 +15,7 @@ from typing import TextIO
 
 import bcrypt
 
+from sync_exporter.cli_args import parse_args
 from sync_exporter.webauth import MAX_PASSWORD_BYTES
 
 #: exporter-toolkit's documented example cost: about 50-100 ms per check, paid once per
@@ -57,7 +58,9 @@ def _read_password(stdin: TextIO) -> str:
 
 def main(argv: Sequence[str], stdin: TextIO | None = None, out: TextIO | None = None) -> int:
     """Print the hash; exit 0, or 2 for an empty, too long or mismatched password."""
-    args = build_parser().parse_args(list(argv))
+    args = parse_args(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     stdin = sys.stdin if stdin is None else stdin
     out = sys.stdout if out is None else out
     try:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sync_exporter import __version__
 from sync_exporter.cli import SUBCOMMANDS, main
+from sync_exporter.simulator.single import main as single_main
 
 ROOT = Path(__file__).parents[1]
 
@@ -19,6 +20,62 @@ ROOT = Path(__file__).parents[1]
 def test_every_subcommand_has_its_own_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([name, "--help"]) == 0
     assert "usage:" in capsys.readouterr().out
+
+
+#: Arguments a subcommand requires, so that the unknown flag is the only mistake.
+REQUIRED = {"dashboards": ["DIR"]}
+
+
+@pytest.mark.parametrize("name", ["", *sorted(SUBCOMMANDS)])
+def test_every_command_refuses_an_unknown_flag_with_2_usage_and_why(
+    name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    command = [name] if name else []
+    assert main([*command, "--no-such-flag", *REQUIRED.get(name, [])]) == 2
+    out, err = capsys.readouterr()
+    prog = " ".join(["sync-exporter", *command])
+    assert out == ""
+    assert err.startswith(f"usage: {prog} ")
+    assert err.splitlines()[-1] == f"{prog}: error: unrecognized arguments: --no-such-flag"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["alerts", "--check"], "--check needs --output"),
+        (["demo", "--sim.base-port", "70000"], "argument --sim.base-port: must be between 0"),
+        (["simulate", "--scenario", "demo", "--peers", "9"], "--folders and --peers describe"),
+        (["simulate", "--config", "sync.conf", "--nodes", "2"], "it excludes --nodes"),
+    ],
+)
+def test_flags_checked_after_parsing_are_reported_as_argparse_reports_its_own(
+    argv: list[str], why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    prog = f"sync-exporter {argv[0]}"
+    assert out == ""
+    assert err.startswith(f"usage: {prog} ")
+    last = err.splitlines()[-1]
+    assert last.startswith(f"{prog}: error: ")
+    assert why in last
+
+
+def test_the_single_node_module_returns_its_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert single_main(["--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: python -m sync_exporter.simulator.single")
+    assert single_main(["sync.conf", "--no-such-flag"]) == 2
+    assert "error: unrecognized arguments: --no-such-flag" in capsys.readouterr().err
+
+
+def test_version_prints_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
 
 
 def test_alerts_subcommand_checks_and_regenerates_the_rule_file(tmp_path: Path) -> None:
@@ -96,8 +153,7 @@ def test_no_subcommand_writes_into_the_working_directory_when_asked_for_help(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     for name in SUBCOMMANDS:
-        with contextlib.suppress(SystemExit):
-            main([name, "--help"])
+        assert main([name, "--help"]) == 0
     assert list(tmp_path.iterdir()) == []
 
 

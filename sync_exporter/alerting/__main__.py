@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sync_exporter.alerting.render import demo_rules_text, render_rules
 from sync_exporter.alerting.tunables import TunablesError, default_tunables, load_tunables
+from sync_exporter.cli_args import parse_args, usage_error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,7 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="generate the demo-only copy with every duration divided by 60",
     )
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
+    if args.check and args.output is None:
+        return usage_error(parser, "--check needs --output")
     try:
         tunables = default_tunables() if args.config is None else load_tunables(args.config)
     except TunablesError as exc:
@@ -43,8 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     text = demo_rules_text(tunables) if args.demo else render_rules(tunables)
     if args.output is None:
-        if args.check:
-            parser.error("--check needs --output")
         sys.stdout.write(text)
         return 0
     if args.check:

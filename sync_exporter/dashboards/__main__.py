@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sync_exporter.cli_args import parse_args
 from sync_exporter.dashboards import stale_files, write_all
 
 
@@ -30,7 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if a file is stale"
     )
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
     if args.check:
         stale = stale_files(args.directory)
         for name in stale:

@@ -7,8 +7,9 @@ Two modes, chosen by the flags:
 - otherwise ``--nodes N --base-port P`` runs N nodes on ports P..P+N-1 in this process,
   either from a scenario (``--scenario NAME|FILE``) or as a synthetic fleet.
 
-Bad arguments exit with code 2 and one line saying what is wrong; SIGINT and SIGTERM stop
-the fleet cleanly and exit 0.
+Bad arguments exit with code 2, the usage and one line saying what is wrong (as every
+command does, :mod:`sync_exporter.cli_args`); SIGINT and SIGTERM stop the fleet cleanly
+and exit 0.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
+
+from sync_exporter.cli_args import int_in, parse_args, usage_error
 
 from sync_exporter.signals import stop_requested
 
@@ -31,14 +34,7 @@ DEFAULT_BASE_PORT = 8888
 
 
 class _UsageError(Exception):
-    """A bad command line; the message is shown after ``simulate: error:``."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser that raises instead of exiting, so ``main`` returns the code."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
+    """Flags argparse cannot check together; the message is shown after ``error:``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,24 +63,9 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
-def _int_in(low: int, high: int) -> type[int]:
-    """Return an argparse type accepting integers in [low, high]."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
-        return value
-
-    return parse  # type: ignore[return-value]
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``simulate`` argument parser."""
-    parser = _Parser(
+    parser = argparse.ArgumentParser(
         prog="sync-exporter simulate",
         # No abbreviations: --config must see every fleet flag it excludes by its name.
         allow_abbrev=False,
@@ -102,12 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--nodes",
-        type=_int_in(1, 1000),
+        type=int_in(1, 1000),
         help="number of nodes (default: the scenario's nodes, or 3 for a synthetic fleet)",
     )
     parser.add_argument(
         "--base-port",
-        type=_int_in(0, 65535),
+        type=int_in(0, 65535),
         default=DEFAULT_BASE_PORT,
         help="first node's port; node i listens on BASE+i "
         "(0: ephemeral ports; default %(default)s)",
@@ -117,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME|FILE",
         help="a bundled scenario name (demo, healthy, ...) or a scenario YAML file",
     )
-    parser.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="random seed")
+    parser.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="random seed")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     clock = parser.add_mutually_exclusive_group()
     clock.add_argument(
@@ -142,19 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--folders",
-        type=_int_in(0, 100_000),
+        type=int_in(0, 100_000),
         default=3,
         help="synthetic fleet: folders per node (default %(default)s)",
     )
     parser.add_argument(
         "--peers",
-        type=_int_in(0, 10_000),
+        type=int_in(0, 10_000),
         default=2,
         help="synthetic fleet: peers per folder (default %(default)s)",
     )
     parser.add_argument(
         "--control-port",
-        type=_int_in(0, 65535),
+        type=int_in(0, 65535),
         metavar="PORT",
         help="also serve the /_sim control API alone on this port (reachable even when "
         "every node is down)",
@@ -189,38 +170,37 @@ def parse_fleet_options(args: argparse.Namespace) -> FleetOptions:
 def main(argv: Sequence[str]) -> int:
     """Run ``simulate`` with ``argv`` (without the subcommand name); return the exit code."""
     parser = build_parser()
-    try:
-        args = parser.parse_args(list(argv))
-        if args.config is not None:
-            fleet_flags = [
-                flag
-                for flag in (
-                    "--nodes",
-                    "--base-port",
-                    "--scenario",
-                    "--latency",
-                    "--folders",
-                    "--peers",
-                    "--control-port",
-                    "--host",
-                    "--realtime",
-                    "--manual-clock",
-                )
-                if any(a == flag or a.startswith(flag + "=") for a in argv)
-            ]
-            if fleet_flags:
-                raise _UsageError(f"--config runs one node; it excludes {', '.join(fleet_flags)}")
-            from sync_exporter.simulator.single import main_sync_config
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
+    if args.config is None:
+        try:
+            options = parse_fleet_options(args)
+        except _UsageError as exc:
+            return usage_error(parser, str(exc))
+        return run_fleet(options)
+    fleet_flags = [
+        flag
+        for flag in (
+            "--nodes",
+            "--base-port",
+            "--scenario",
+            "--latency",
+            "--folders",
+            "--peers",
+            "--control-port",
+            "--host",
+            "--realtime",
+            "--manual-clock",
+        )
+        if any(a == flag or a.startswith(flag + "=") for a in argv)
+    ]
+    if fleet_flags:
+        return usage_error(parser, f"--config runs one node; it excludes {', '.join(fleet_flags)}")
+    from sync_exporter.simulator.single import main_sync_config
 
-            seeded = any(a == "--seed" or a.startswith("--seed=") for a in argv)
-            code: int = main_sync_config(Path(args.config), seed=args.seed if seeded else None)
-            return code
-        options = parse_fleet_options(args)
-    except _UsageError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        print(f"usage: see {parser.prog} --help", file=sys.stderr)
-        return 2
-    return run_fleet(options)
+    seeded = any(a == "--seed" or a.startswith("--seed=") for a in argv)
+    return main_sync_config(Path(args.config), seed=args.seed if seeded else None)
 
 
 def run_fleet(options: FleetOptions) -> int:

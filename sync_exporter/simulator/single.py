@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sync_exporter.cli_args import parse_args
 from sync_exporter.signals import stop_requested
 from sync_exporter.simulator.clock import WallClock
 from sync_exporter.simulator.gui import GUI_ONLY_VERSION
@@ -98,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m sync_exporter.simulator.single CONFIG``: the same as ``simulate --config``."""
     parser = argparse.ArgumentParser(prog="python -m sync_exporter.simulator.single")
     parser.add_argument("config", type=Path, help="Sync config file (JSON with // comments)")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
     return main_sync_config(args.config)
 
 
