@@ -22,6 +22,7 @@ from aiohttp import web
 
 from sync_exporter.simulator.clock import Clock, ManualClock
 from sync_exporter.simulator.control import control_app, control_routes
+from sync_exporter.simulator.http import DEFAULT_API_KEY, DEFAULT_LOGIN, DEFAULT_PASSWORD
 from sync_exporter.simulator.node import SimNode
 from sync_exporter.simulator.scenario import Scenario, load_scenario, synthetic_scenario
 from sync_exporter.simulator.state import FaultMode
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Wall-clock seconds between two catch-ups of a realtime world.
 REALTIME_PERIOD = 1.0
+#: ``(login, password)`` of a node the credentials given to a fleet do not name.
+_DEFAULT_CREDENTIALS = (DEFAULT_LOGIN, DEFAULT_PASSWORD)
 
 
 class Fleet:
@@ -57,7 +60,7 @@ class Fleet:
         routes = control_routes(self)
         nodes: dict[str, SimNode] = {}
         for name, state in world.nodes.items():
-            login, password = self._credentials.get(name, ("api", "secret"))
+            login, password = self._credentials.get(name, _DEFAULT_CREDENTIALS)
             if latency:
                 state.faults.delay = latency
             spec = world.scenario.node(name)
@@ -67,7 +70,7 @@ class Fleet:
                 rng=random.Random(f"{world.seed}/{name}"),
                 login=login,
                 password=password,
-                api_key=None if spec is not None and not spec.api_key else "simulated",
+                api_key=None if spec is not None and not spec.api_key else DEFAULT_API_KEY,
                 extra_routes=routes,
                 on_shutdown=self._shutdown_hook(name),
             )
@@ -111,7 +114,7 @@ class Fleet:
         """Return ``(login, password)`` of node ``name`` (empty strings: no basic auth)."""
         if name not in self.nodes:
             raise KeyError(name)
-        login, password = self._credentials.get(name, ("api", "secret"))
+        login, password = self._credentials.get(name, _DEFAULT_CREDENTIALS)
         return login or "", password or ""
 
     # ------------------------------------------------------------------ lifecycle

@@ -70,13 +70,21 @@ def encode_json(value: Any) -> bytes:
         return text.encode("utf-8", "replace")
 
 
+#: Who may call a simulated node that is told nothing else (docs/simulator.md): this
+#: login and password, and an API key, so that API v1 is enabled. Defined here only;
+#: scenarios, nodes and fleets take their defaults from these.
+DEFAULT_LOGIN = "api"
+DEFAULT_PASSWORD = "secret"  # noqa: S105 - the simulator's documented default, not a secret
+DEFAULT_API_KEY = "simulated"
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     """Who may call the API: basic-auth pair (None = no auth) and whether it is enabled."""
 
-    login: str | None = "api"
-    password: str | None = "secret"  # noqa: S105 - the reference document's sample value
-    api_key: str | None = "simulated"
+    login: str | None = DEFAULT_LOGIN
+    password: str | None = DEFAULT_PASSWORD
+    api_key: str | None = DEFAULT_API_KEY
 
     def authorized(self, header: str | None) -> bool:
         """Check an ``Authorization`` header against the login and password."""

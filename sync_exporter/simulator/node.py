@@ -17,7 +17,15 @@ from aiohttp import web
 from sync_exporter.simulator import api, folders
 from sync_exporter.simulator.clock import Clock
 from sync_exporter.simulator.gui import GuiEndpoint, GuiSessions
-from sync_exporter.simulator.http import MAX_LINE, ApiEndpoint, Credentials, RedactingLogger
+from sync_exporter.simulator.http import (
+    DEFAULT_API_KEY,
+    DEFAULT_LOGIN,
+    DEFAULT_PASSWORD,
+    MAX_LINE,
+    ApiEndpoint,
+    Credentials,
+    RedactingLogger,
+)
 from sync_exporter.simulator.http import create_app as create_http_app
 from sync_exporter.simulator.state import FolderState, NodeState
 from sync_exporter.simulator.storage import NodeStorage, StorageError, restore
@@ -48,9 +56,9 @@ class SimNode:
         *,
         clock: Clock,
         rng: random.Random,
-        login: str | None = "api",
-        password: str | None = "secret",  # noqa: S107 - the reference document's sample
-        api_key: str | None = "simulated",
+        login: str | None = DEFAULT_LOGIN,
+        password: str | None = DEFAULT_PASSWORD,
+        api_key: str | None = DEFAULT_API_KEY,
         storage: NodeStorage | None = None,
         extra_routes: Sequence[web.RouteDef] = (),
         on_shutdown: Callable[[], Awaitable[None]] | None = None,

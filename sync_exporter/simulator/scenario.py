@@ -30,10 +30,12 @@ from sync_exporter.document import (
     key_path,
     read_document,
 )
+from sync_exporter.simulator.http import DEFAULT_LOGIN, DEFAULT_PASSWORD
 from sync_exporter.simulator.secrets import FolderType
 from sync_exporter.simulator.state import Connection
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 #: Default transfer rate of a lagging node, in bytes per second, per folder.
 DEFAULT_RATE = 4 * 1024 * 1024
@@ -44,9 +46,6 @@ _BUNDLED = "scenarios"
 
 IndexingMode = Literal["no", "running", "stuck"]
 
-#: Credentials of a node whose scenario entry names none (documented in docs/simulator.md).
-DEFAULT_LOGIN: str | None = "api"
-DEFAULT_PASSWORD: str | None = "secret"  # noqa: S105 - the simulator's documented default, not a secret
 DEFAULT_VERSION = "1.4.111"
 DEFAULT_OS = "linux"
 
@@ -289,8 +288,8 @@ def _get(
     path: str,
     key: str,
     convert: Callable[[object], T],
-    default: T,
-) -> T:
+    default: D,
+) -> T | D:
     """Return ``convert(data[key])``, or ``default`` when absent or invalid (error recorded)."""
     if key not in data:
         return default
