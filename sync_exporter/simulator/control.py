@@ -155,7 +155,8 @@ class _Control:
 
     async def expire_gui(self, request: web.Request) -> web.StreamResponse:
         name = self._node(request)
-        expired = self.fleet.nodes[name].expire_gui_sessions()
+        expired = len(self.fleet.nodes[name].gui_sessions)  # what the change expires
+        self.fleet.world.expire_gui_sessions(name)
         return _json({"node": name, "expired_sessions": expired})
 
     async def folder_error(self, request: web.Request) -> web.StreamResponse:

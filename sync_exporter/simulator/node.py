@@ -166,8 +166,13 @@ class SimNode:
             await self._listen(self._port)
 
     def expire_gui_sessions(self) -> int:
-        """Expire every GUI session: next action ``{"status": 401}``, then 400; return count."""
-        return self.gui_sessions.expire()
+        """Expire every GUI session: next action ``{"status": 401}``, then 400; return count.
+
+        Through the state's ``gui_epoch``, the one path a world's event and the control
+        API take too, so a node alone expires its sessions exactly as one in a fleet.
+        """
+        self.state.gui_epoch += 1
+        return len(self.gui_sessions)
 
     async def stop(self) -> None:
         """Stop serving, release hanging requests, cancel indexing; safe to call twice."""

@@ -382,7 +382,7 @@ class World:
         if kind in (EventKind.NODE_DOWN, EventKind.NODE_UP, EventKind.SLOW, EventKind.CLEAR):
             self._node_event(event)
         elif kind is EventKind.EXPIRE_SESSIONS:
-            self.nodes[self._node_name(event.node)].gui_epoch += 1
+            self.expire_gui_sessions(self._node_name(event.node))
         elif kind in _FAULT_EVENTS:
             self.set_fault(self._node_name(event.node), _FAULT_EVENTS[kind], methods=event.methods)
         elif kind in (EventKind.STALL, EventKind.RESUME):
@@ -447,6 +447,14 @@ class World:
         is_down = mode is FaultMode.DOWN
         if was_down != is_down and self.on_listener_change is not None:
             self.on_listener_change(node, is_down)
+
+    def expire_gui_sessions(self, node: str) -> None:
+        """Expire every current GUI session of ``node`` (next action: ``{"status": 401}``).
+
+        The sessions live in the node's HTTP side; moving its ``gui_epoch`` on tells that
+        side, which expires them before it answers its next GUI request.
+        """
+        self.nodes[self._node_name(node)].gui_epoch += 1
 
     def set_folder_error(self, node: str, secret: str, code: int) -> None:
         """Set the error code of the folder ``node`` holds under ``secret`` (any folder)."""

@@ -390,8 +390,11 @@ async def test_gui_expire_endpoint(
     gui = GuiClient(http_session, demo.nodes["laptop"].url, login, password)
     assert (await gui.mint()).status == 200
     assert (await gui.ok("version"))["status"] == 200
+    epoch = demo.world.nodes["laptop"].gui_epoch
     status, body = await control.post("/_sim/nodes/laptop/gui/expire")
     assert (status, body) == (200, {"node": "laptop", "expired_sessions": 1})
+    # Through the world, as the scenario event expire_sessions: one path for the change.
+    assert demo.world.nodes["laptop"].gui_epoch == epoch + 1
     assert await gui.ok("version") == {"status": 401}
     assert (await gui.action("version")).status == 400
     assert (await control.post("/_sim/nodes/zz/gui/expire"))[0] == 404

@@ -382,6 +382,8 @@ def test_advance_needs_a_manual_clock_and_sane_seconds() -> None:
         manual.advance(-1)
     with pytest.raises(WorldError, match="no node named 'zz'"):
         manual.set_fault("zz", FaultMode.DOWN)
+    with pytest.raises(WorldError, match="no node named 'zz'"):
+        manual.expire_gui_sessions("zz")
 
 
 def test_summary_has_no_secret() -> None:
