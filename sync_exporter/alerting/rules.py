@@ -1,8 +1,10 @@
 """The alert logic: PromQL and annotations for every BTSync alert, built from tunables.
 
-Each builder returns one rule as plain data, in the order Prometheus' rule file wants
-(``alert``/``record``, ``expr``, ``for``, ``labels``, ``annotations``). The expressions
-follow three principles, explained per alert in ``docs/runbook.md``:
+Each alert's builder writes only what is its own, the expression and the two annotations,
+from its settings; ``build_rules`` adds what every alert shares (name, ``for``, labels,
+runbook link) and returns each rule as plain data, in the order Prometheus' rule file
+wants (``alert``/``record``, ``expr``, ``for``, ``labels``, ``annotations``). The
+expressions follow three principles, explained per alert in ``docs/runbook.md``:
 
 - fleet comparisons join on ``folder_id`` (equal on every node holding a folder) and only
   over copies that must agree (``comparable_copies``: never encrypted ones);
@@ -15,8 +17,15 @@ follow three principles, explained per alert in ``docs/runbook.md``:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
 
-from sync_exporter.alerting.tunables import Tunables, format_bytes, format_duration
+from sync_exporter.alerting.tunables import (
+    AlertSettings,
+    Tunables,
+    format_bytes,
+    format_duration,
+)
 
 __all__ = ["LAST_CHANGE", "Rule", "build_rules"]
 
@@ -91,16 +100,41 @@ def _seconds(millis: int) -> str:
     return f"{millis / 1000:.3f}".rstrip("0").rstrip(".")
 
 
-def _alert(t: Tunables, name: str, expr: str, summary: str, description: str) -> Rule:
-    settings = t.alert(name)
+class _Text(NamedTuple):
+    """What an alert's builder writes: its expression and its two annotations."""
+
+    expr: str
+    summary: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Timing:
+    """One alert's settings, with its durations as the rule's text writes them (``5m``)."""
+
+    settings: AlertSettings
+
+    @property
+    def duration(self) -> str:
+        """How long the condition must hold: the rule's ``for``."""
+        return format_duration(self.settings.for_ms)
+
+    @property
+    def window(self) -> str:
+        """The look-back of the expression's rate, changes or increase."""
+        assert self.settings.window_ms is not None, "the alert's tunables give it no window"
+        return format_duration(self.settings.window_ms)
+
+
+def _alert(t: Tunables, name: str, settings: AlertSettings, text: _Text) -> Rule:
     return {
         "alert": name,
-        "expr": expr.strip() + "\n",
+        "expr": text.expr.strip() + "\n",
         "for": format_duration(settings.for_ms),
         "labels": {"severity": settings.severity, **t.labels},
         "annotations": {
-            "summary": summary,
-            "description": description,
+            "summary": text.summary,
+            "description": text.description,
             "runbook_url": f"{t.runbook_url}#{name.lower()}",
         },
     }
@@ -145,33 +179,27 @@ def _recording_rules(t: Tunables, q: _Q) -> list[Rule]:
     return rules
 
 
-def _exporter_down(t: Tunables, q: _Q) -> Rule:
-    name = "BTSyncExporterDown"
-    duration = format_duration(t.alert(name).for_ms)
-    return _alert(
-        t,
-        name,
+def _exporter_down(q: _Q, a: _Timing) -> _Text:
+    return _Text(
         f"{q('up')} == 0\nor\nabsent({q('up')})",
         "The sync-exporter cannot be scraped: its Sync nodes are not monitored.",
         "{{ if $labels.instance }}Prometheus has failed to scrape the sync-exporter at "
-        "{{ $labels.instance }} (job {{ $labels.job }}) for " + duration + ": no node, folder "
+        "{{ $labels.instance }} (job {{ $labels.job }}) for " + a.duration + ": no node, folder "
         "or peer behind it is monitored.{{ else }}No scrape target matching {"
-        + t.selector
+        + q.selector
         + "} has existed for "
-        + duration
+        + a.duration
         + ": the sync-exporter was removed from service discovery or from the scrape "
         "configuration, so no Sync node is monitored.{{ end }}",
     )
 
 
-def _node_down(t: Tunables, q: _Q) -> Rule:
-    name = "BTSyncNodeDown"
-    duration = format_duration(t.alert(name).for_ms)
+def _node_down(q: _Q, a: _Timing) -> _Text:
     # The exporter's own counters, from the same scrape when it has them; in /probe mode
     # they come from a separate /metrics job (README), so fall back to the node name.
     failures = "topk(1, increase(btsync_exporter_node_scrape_failures_total{%s}[%s]))"
-    same_scrape = failures % ("job=%q, instance=%q, node=%q", duration)
-    any_scrape = failures % ("node=%q", duration)
+    same_scrape = failures % ("job=%q, instance=%q, node=%q", a.duration)
+    any_scrape = failures % ("node=%q", a.duration)
     named = '{{ with . | first | label "reason" }} (most frequent failure: {{ . }}){{ end }}'
     reason = (
         '{{ with printf "'
@@ -184,66 +212,50 @@ def _node_down(t: Tunables, q: _Q) -> Rule:
         + named
         + "{{ end }}{{ end }}"
     )
-    return _alert(
-        t,
-        name,
+    return _Text(
         f"{q('btsync_up')} == 0",
         "A Sync node's API does not answer the exporter.",
-        "Node {{ $labels.node }} has not answered its Sync API for " + duration + reason + "; "
+        "Node {{ $labels.node }} has not answered its Sync API for " + a.duration + reason + "; "
         "none of its folders or peers are monitored (exporter {{ $labels.instance }}, "
         "job {{ $labels.job }}).",
     )
 
 
-def _folder_error(t: Tunables, q: _Q) -> Rule:
-    name = "BTSyncFolderError"
-    duration = format_duration(t.alert(name).for_ms)
+def _folder_error(q: _Q, a: _Timing) -> _Text:
     meaning = "".join(
         ("{{ if " if i == 0 else "{{ else if ") + f"eq $value {code}.0 }}}}: {text}"
         for i, (code, text) in enumerate(FOLDER_ERRORS.items())
     )
     meaning += "{{ else }}: the Sync web UI of that node shows the message{{ end }}"
-    return _alert(
-        t,
-        name,
+    return _Text(
         f"{q('btsync_folder_error_code')} != 0",
         "A Sync folder reports an error and does not sync.",
         "Folder {{ $labels.folder }} on node {{ $labels.node }} has reported error code "
-        "{{ $value }} for " + duration + meaning + ".",
+        "{{ $value }} for " + a.duration + meaning + ".",
     )
 
 
-def _indexing_stuck(t: Tunables, q: _Q) -> Rule:
-    name = "BTSyncFolderIndexingStuck"
-    settings = t.alert(name)
-    assert settings.window_ms is not None
-    window = format_duration(settings.window_ms)
-    duration = format_duration(settings.for_ms)
-    return _alert(
-        t,
-        name,
+def _indexing_stuck(q: _Q, a: _Timing) -> _Text:
+    window = a.window
+    return _Text(
         f"{q('btsync_folder_files')}\n"
         f"and on ({_FOLDER}) ({q('btsync_folder_indexing')} == 1)\n"
         f"and on ({_FOLDER}) (changes({q('btsync_folder_files')}[{window}]) == 0)\n"
         f"and on ({_FOLDER}) (changes({q('btsync_folder_size_bytes')}[{window}]) == 0)",
         "A Sync folder has been indexing for hours without progress.",
         "Folder {{ $labels.folder }} on node {{ $labels.node }} has been indexing for "
-        + duration
+        + a.duration
         + " while its file count ({{ $value }}) and size did not change.",
     )
 
 
-def _no_peers(t: Tunables, q: _Q) -> Rule:
-    name = "BTSyncFolderNoPeers"
-    duration = format_duration(t.alert(name).for_ms)
-    return _alert(
-        t,
-        name,
+def _no_peers(q: _Q, a: _Timing) -> _Text:
+    return _Text(
         f"sum by ({_FOLDER}) ({q('btsync_folder_peers')}) == 0\n"
         f"unless on ({_FOLDER}) {q('btsync_folder_paused')} == 1",
         "A Sync folder has no connected peer: it replicates nowhere.",
         "Folder {{ $labels.folder }} on node {{ $labels.node }} has had no connected peer, "
-        "direct or relay, for " + duration + ": changes made there exist nowhere else.",
+        "direct or relay, for " + a.duration + ": changes made there exist nowhere else.",
     )
 
 
@@ -288,12 +300,8 @@ def _pending_exact(q: _Q, window: str) -> str:
     return "\n".join(parts)
 
 
-def _stalled(t: Tunables, q: _Q) -> Rule:
-    name = "BTSyncFolderStalled"
-    settings = t.alert(name)
-    assert settings.window_ms is not None
-    window = format_duration(settings.window_ms)
-    duration = format_duration(settings.for_ms)
+def _stalled(q: _Q, a: _Timing) -> _Text:
+    window = a.window
     moved = (
         f"sum by ({_FOLDER}) (rate({q('btsync_peer_download_bytes_total')}[{window}]))\n"
         f"+ on ({_FOLDER})\n"
@@ -323,15 +331,13 @@ def _stalled(t: Tunables, q: _Q) -> Rule:
         'folder=%q})" $labels.job $labels.instance $labels.node $labels.folder | query }}'
         '{{ . | first | value | humanize1024 | reReplaceAll "ki$" "Ki" }}B queued for '
         "transfer (the node's own count), and the queue has not shrunk for "
-        + duration
+        + a.duration
         + ".{{ else }}data pending (its copies differ across nodes, or it changed after "
         "every peer's last completed sync), yet no byte has moved to or from any peer for "
-        + duration
+        + a.duration
         + ".{{ end }}"
     )
-    return _alert(
-        t,
-        name,
+    return _Text(
         f"(\n  (\n{_indent(guessed, '    ')}\n  )\n  or\n"
         f"  (\n{_indent(exact, '    ')}\n  )\n)\n"
         f"unless on ({_FOLDER})\n"
@@ -342,12 +348,8 @@ def _stalled(t: Tunables, q: _Q) -> Rule:
     )
 
 
-def _out_of_sync(t: Tunables, q: _Q) -> Rule:
-    name = "BTSyncFolderOutOfSync"
-    settings = t.alert(name)
-    assert settings.window_ms is not None
-    duration = format_duration(settings.for_ms)
-    lag = format_duration(settings.window_ms)
+def _out_of_sync(q: _Q, a: _Timing) -> _Text:
+    lag = a.window
     behind_size = q.behind("btsync_folder_size_bytes", _MAX_SIZE, lag)
     behind_files = q.behind("btsync_folder_files", _MAX_FILES, lag)
     own_files = (
@@ -361,9 +363,7 @@ def _out_of_sync(t: Tunables, q: _Q) -> Rule:
         '{{ with printf "' + _MAX_FILES + '{folder_id=%q}" $labels.folder_id | query }}'
         "{{ . | first | value }}{{ end }} files"
     )
-    return _alert(
-        t,
-        name,
+    return _Text(
         f"{q.copies('btsync_folder_size_bytes', 'folder_id, type')}\n"
         f"and on ({_FOLDER})\n"
         f"(\n  (\n{_indent(behind_size, '    ')}\n  )\n  or\n"
@@ -371,7 +371,7 @@ def _out_of_sync(t: Tunables, q: _Q) -> Rule:
         "Copies of one Sync folder have disagreed across nodes for hours.",
         "The copy of folder {{ $labels.folder }} (folder_id {{ $labels.folder_id }}, "
         "{{ $labels.type }}) on node {{ $labels.node }} has been behind the largest copy for "
-        + duration
+        + a.duration
         + ", by more than what was written in "
         + lag
         + ': it holds {{ $value | humanize1024 | reReplaceAll "ki$" "Ki" }}B in '
@@ -382,16 +382,13 @@ def _out_of_sync(t: Tunables, q: _Q) -> Rule:
     )
 
 
-def _peer_not_synced(t: Tunables, q: _Q) -> Rule:
-    name = "BTSyncPeerNotSynced"
-    settings = t.alert(name)
-    assert settings.max_age_ms is not None
+def _peer_not_synced(q: _Q, a: _Timing) -> _Text:
+    max_age_ms = a.settings.max_age_ms
+    assert max_age_ms is not None
     synced = q("btsync_peer_last_synced_timestamp_seconds")
     peer = f"{_FOLDER}, peer_id"
-    return _alert(
-        t,
-        name,
-        f"(time() - {synced} > {_seconds(settings.max_age_ms)})\n"
+    return _Text(
+        f"(time() - {synced} > {_seconds(max_age_ms)})\n"
         f"* on ({peer}) group_left (name)\n"
         f"{q('btsync_peer_info')}\n"
         f"and on ({peer}) ({synced} > 0)\n"
@@ -405,12 +402,8 @@ def _peer_not_synced(t: Tunables, q: _Q) -> Rule:
     )
 
 
-def _scrape_errors(t: Tunables, q: _Q) -> Rule:
-    name = "BTSyncExporterScrapeErrors"
-    settings = t.alert(name)
-    assert settings.window_ms is not None
-    window = format_duration(settings.window_ms)
-    duration = format_duration(settings.for_ms)
+def _scrape_errors(q: _Q, a: _Timing) -> _Text:
+    window = a.window
     failed = q("btsync_exporter_api_requests_total", 'outcome!="success"')
     errors = f"sum by (job, instance, node) (increase({failed}[{window}])) > 0"
     up = q("btsync_up")
@@ -419,9 +412,7 @@ def _scrape_errors(t: Tunables, q: _Q) -> Rule:
     # the exporter's own /metrics job (instance = the exporter), so that case falls back
     # to the node name, and only when every node of that name is up (never a guess
     # across namesakes of which one is down).
-    return _alert(
-        t,
-        name,
+    return _Text(
         f"(\n  {errors}\n  and on (job, instance, node) ({up} == 1)\n)\n"
         f"or\n"
         f"(\n  {errors}\n"
@@ -433,55 +424,45 @@ def _scrape_errors(t: Tunables, q: _Q) -> Rule:
         "{{ $labels.node }} failed in the last "
         + window
         + ", and failures have kept coming for "
-        + duration
+        + a.duration
         + " while the node is up: some of its folders or peers are missing from the "
         "metrics (exporter {{ $labels.instance }}).",
     )
 
 
-def _version_mismatch(t: Tunables, q: _Q) -> Rule:
-    name = "BTSyncVersionMismatch"
-    duration = format_duration(t.alert(name).for_ms)
+def _version_mismatch(q: _Q, a: _Timing) -> _Text:
     versions = (
         '{{ range $i, $s := printf "count by (version) (btsync_node_info{job=%q})" '
         '$labels.job | query | sortByLabel "version" }}'
         "{{ if $i }}, {{ end }}{{ $s.Labels.version }} on {{ $s.Value }} node(s){{ end }}"
     )
-    return _alert(
-        t,
-        name,
+    return _Text(
         f"count by (job) (count by (job, version) ({q('btsync_node_info')})) > 1",
         "Sync nodes of one job run different versions.",
         "The nodes of job {{ $labels.job }} have run {{ $value }} different Sync versions for "
-        + duration
+        + a.duration
         + ": "
         + versions
         + ".",
     )
 
 
-def _paused(t: Tunables, q: _Q) -> Rule:
-    name = "BTSyncFolderPaused"
-    duration = format_duration(t.alert(name).for_ms)
-    return _alert(
-        t,
-        name,
+def _paused(q: _Q, a: _Timing) -> _Text:
+    return _Text(
         f"{q('btsync_folder_paused')} == 1",
         "A Sync folder has been paused for long: it neither sends nor receives changes.",
         "Folder {{ $labels.folder }} on node {{ $labels.node }} has been paused for "
-        + duration
+        + a.duration
         + ": changes made there reach no other node, and changes made elsewhere do not "
         "arrive.",
     )
 
 
-def _disk_space_low(t: Tunables, q: _Q) -> Rule:
-    name = "BTSyncDiskSpaceLow"
-    settings = t.alert(name)
-    assert settings.window_ms is not None
+def _disk_space_low(q: _Q, a: _Timing) -> _Text:
+    settings = a.settings
     assert settings.horizon_ms is not None
     assert settings.min_free_bytes is not None
-    window = format_duration(settings.window_ms)
+    window = a.window
     horizon = format_duration(settings.horizon_ms)
     free = q("btsync_folder_disk_free_bytes")
     one = "btsync_folder_disk_free_bytes{job=%q, instance=%q, node=%q, folder=%q}"
@@ -504,9 +485,7 @@ def _disk_space_low(t: Tunables, q: _Q) -> Rule:
     # node_exporter's mixin predicts filesystems the same way (predict_linear over hours).
     # Sync gives a volume's free space but not its size, so no percentage: a fixed floor
     # instead, which also keeps a volume that is already full (flat at 0) alerting.
-    return _alert(
-        t,
-        name,
+    return _Text(
         f"(\n  {free}\n  and\n"
         f"  predict_linear({free}[{window}], {_seconds(settings.horizon_ms)}) < 0\n)\n"
         f"or\n{free} < {settings.min_free_bytes}",
@@ -521,7 +500,8 @@ def _disk_space_low(t: Tunables, q: _Q) -> Rule:
     )
 
 
-_BUILDERS: dict[str, Callable[[Tunables, _Q], Rule]] = {
+#: Each alert's builder, by name: the one place an alert's name is written.
+_BUILDERS: dict[str, Callable[[_Q, _Timing], _Text]] = {
     "BTSyncExporterDown": _exporter_down,
     "BTSyncNodeDown": _node_down,
     "BTSyncFolderError": _folder_error,
@@ -541,5 +521,8 @@ def build_rules(t: Tunables) -> list[Rule]:
     """Return the recording rules, then every enabled alert, in a stable order."""
     q = _Q(t)
     rules = _recording_rules(t, q)
-    rules.extend(build(t, q) for name, build in _BUILDERS.items() if t.alert(name).enabled)
+    for name, build in _BUILDERS.items():
+        settings = t.alert(name)
+        if settings.enabled:
+            rules.append(_alert(t, name, settings, build(q, _Timing(settings))))
     return rules
