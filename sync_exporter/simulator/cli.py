@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sync_exporter.cli_args import int_in, parse_args, usage_error
-
 from sync_exporter.signals import stop_requested
 
 if TYPE_CHECKING:
