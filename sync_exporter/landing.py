@@ -116,6 +116,18 @@ def _cells(snap: NodeSnapshot | None, now: float) -> _Cells:
     return _Cells("down", "DOWN", last, error=error)
 
 
+def _api(node: NodeConfig, snap: NodeSnapshot | None) -> str:
+    """The API the node was last read through, or the configured choice until then.
+
+    With ``api: auto`` the two differ, and which one a node answers decides which
+    series it has (pending bytes, peers' online state): worth a column, not a guess.
+    """
+    if snap is not None and snap.api is not None:
+        why = f' title="{escape(snap.api_reason)}"' if snap.api_reason else ""
+        return f'<td class="api"{why}>{escape(snap.api)}</td>'
+    return f'<td class="api muted" title="configured; not read yet">{escape(node.api)}</td>'
+
+
 def _row(node: NodeConfig, snap: NodeSnapshot | None, now: float) -> str:
     name = escape(node.name)
     probe = escape("/probe?target=" + quote(node.name, safe=""))
@@ -125,7 +137,7 @@ def _row(node: NodeConfig, snap: NodeSnapshot | None, now: float) -> str:
         f"<td>{name}</td>"
         f'<td class="muted">{escape(_origin(node.url))}</td>'
         f'<td class="state">{c.state}</td>'
-        f"<td>{c.version}</td><td>{c.os}</td>"
+        f"{_api(node, snap)}<td>{c.version}</td><td>{c.os}</td>"
         f'<td class="num">{c.folders}</td><td class="num">{c.peers}</td>'
         f'<td class="err">{c.error}</td><td class="time">{c.last}</td>'
         f'<td><a href="{probe}">probe</a></td>'
@@ -207,7 +219,8 @@ def render_landing(
 <h2>Nodes</h2>
 <p>{escape(summary)} State as of each node's last scrape; this page does not scrape.</p>
 <table id="nodes">
-<thead><tr><th>Node</th><th>URL</th><th>State</th><th>Version</th><th>OS</th><th>Folders</th>
+<thead><tr><th>Node</th><th>URL</th><th>State</th>
+<th title="the API the node was read through: v1 (/api) or gui (/gui/)">API</th><th>Version</th><th>OS</th><th>Folders</th>
 <th title="distinct peer devices connected to any of the node's folders">Distinct peers</th>
 <th>Last error</th><th>Last scrape</th><th>Probe</th></tr></thead>
 <tbody>

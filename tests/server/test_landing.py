@@ -54,6 +54,27 @@ async def test_the_page_lists_every_node_with_its_last_state(harness: Harness) -
         assert link in page
 
 
+async def test_the_api_column_shows_the_configured_choice_then_the_api_read(
+    harness: Harness,
+) -> None:
+    # With api: auto, which API a node answers decides which series it has: the page
+    # says it rather than leaving the operator to find btsync_node_info{api}.
+    page = await harness.get_text("/")
+    for name in harness.fleet.nodes:
+        assert '<td class="api muted" title="configured; not read yet">auto</td>' in _row(
+            page, name
+        )
+
+    exposition = await harness.metrics()
+    page = await harness.get_text("/")
+    read = {s.labels["node"]: s.labels["api"] for s in exposition.find("btsync_node_info")}
+    assert set(read.values()) == {"v1", "gui"}, read  # the demo has nodes of both kinds
+    for name, api in read.items():
+        cell = re.search(r'<td class="api"[^>]*>([^<]*)</td>', _row(page, name))
+        assert cell, _row(page, name)
+        assert cell.group(1) == api
+
+
 async def test_what_a_node_sends_is_html_escaped(harness: Harness) -> None:
     name = healthy(harness.fleet)[0]
     harness.fleet.nodes[name].state.version = '<script>alert("x")</script>'
