@@ -220,7 +220,8 @@ def render_landing(
 <p>{escape(summary)} State as of each node's last scrape; this page does not scrape.</p>
 <table id="nodes">
 <thead><tr><th>Node</th><th>URL</th><th>State</th>
-<th title="the API the node was read through: v1 (/api) or gui (/gui/)">API</th><th>Version</th><th>OS</th><th>Folders</th>
+<th title="the API the node was read through: v1 (/api) or gui (/gui/)">API</th>
+<th>Version</th><th>OS</th><th>Folders</th>
 <th title="distinct peer devices connected to any of the node's folders">Distinct peers</th>
 <th>Last error</th><th>Last scrape</th><th>Probe</th></tr></thead>
 <tbody>
