@@ -61,11 +61,13 @@ def metrics_markdown() -> str:
         "Sized for fleets: at defaults a node read through API v1 adds 14 of the exporter's",
         "own series (a success counter per API v1 method and a failure counter per reason,",
         "all from zero), plus one per API method and outcome once that request has failed; a",
-        "GUI-only node under `api: auto` adds 23 (its GUI actions' counters and its first",
-        "probe's API v1 ones too). The duration histogram has no `node` label: 14 series per",
-        "API method (7 for API v1, 5 for the GUI API), whatever the fleet's size; a node's",
-        "own time is `btsync_scrape_duration_seconds`. (Earlier builds labelled the histogram",
-        "by node too and kept every outcome of every method at zero: 161 series per node.)",
+        "node read through the web GUI API adds 12 (a success counter per GUI action), and",
+        "16 under `api: auto`: the four `api_disabled` counts of its first probe of API v1",
+        "stay, the v1 zeros go once it answers through the GUI API. The duration histogram",
+        "has no `node` label: 14 series per API method (7 for API v1, 5 for the GUI API),",
+        "whatever the fleet's size; a node's own time is `btsync_scrape_duration_seconds`.",
+        "(Earlier builds labelled the histogram by node too and kept every outcome of every",
+        "method at zero: 161 series per node.)",
         "",
     ]
     return "\n".join(lines)

@@ -7,11 +7,14 @@ families on each collection. Counting by hand rather than with ``Counter().label
 keeps everything per application (no global registry, no ``_created`` series) and lets
 a reload drop the series of nodes that left the configuration.
 
-Sized for fleets: a healthy node costs 14 series (one success counter per API method,
-one failure counter per reason); the duration histogram has no ``node`` label, so its
-size does not grow with the fleet (the per-node time is ``btsync_scrape_duration_seconds``).
-Success counters and failure reasons start at zero for every configured node, so
-``rate()`` and ``increase()`` see the first failed scrape. A failed request's series
+Sized for fleets: a healthy node costs 14 series through API v1 and 12 through the web
+GUI API (one success counter per method of its API, one failure counter per reason); the
+duration histogram has no ``node`` label, so its size does not grow with the fleet (the
+per-node time is ``btsync_scrape_duration_seconds``). Success counters and failure
+reasons start at zero for every configured node, so ``rate()`` and ``increase()`` see the
+first failed scrape. A node under ``api: auto`` starts with API v1's counters (the API it
+tries first) and swaps the ones that never moved for the GUI API's once it is read
+through that. A failed request's series
 (``outcome`` other than success) appears with its first failure: the alert on API errors
 waits for failures that keep coming, so missing the very first one changes nothing, and
 pre-creating every outcome of every method would cost 56 series per node.
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import platform
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.metrics_core import (
@@ -36,7 +39,7 @@ from prometheus_client.registry import CollectorRegistry
 from sync_exporter.metrics import BY_NAME
 from sync_exporter.model import Outcome
 
-#: API methods a scrape uses; their series exist from the start for every node.
+#: API v1 methods a scrape uses; their series exist from the start for every v1 node.
 SCRAPE_METHODS: tuple[str, ...] = (
     "get_folder_peers",
     "get_folder_prefs",
@@ -46,6 +49,23 @@ SCRAPE_METHODS: tuple[str, ...] = (
     "get_speed",
     "get_version",
 )
+
+#: Web GUI API actions a scrape uses (``token`` is the session mint).
+GUI_METHODS: tuple[str, ...] = (
+    "getstatuses",
+    "getsyncfolders",
+    "getsysteminfo",
+    "token",
+    "version",
+)
+
+#: The methods whose success counters start at zero, by the API a node is read through;
+#: ``auto`` tries API v1 first.
+METHODS_BY_API: dict[str, tuple[str, ...]] = {
+    "v1": SCRAPE_METHODS,
+    "gui": GUI_METHODS,
+    "auto": SCRAPE_METHODS,
+}
 
 #: Upper bounds (seconds) of the request duration histogram buckets.
 DURATION_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -88,22 +108,46 @@ class SelfMetrics:
     def __init__(self, *, version: str) -> None:
         self._version = version
         self._nodes: set[str] = set()
+        #: Whose methods each node's zero-started success counters are (a key of METHODS_BY_API).
+        self._apis: dict[str, str] = {}
         self._requests: dict[tuple[str, str, str], int] = {}
         self._durations: dict[str, _Histogram] = {m: _Histogram() for m in SCRAPE_METHODS}
         self._failures: dict[tuple[str, str], int] = {}
         self._reload_ok = False
         self._reload_success_time = 0.0
 
-    def set_nodes(self, names: Iterable[str]) -> None:
-        """Make ``names`` the configured nodes: new ones start at zero, gone ones vanish."""
-        self._nodes = set(names)
+    def set_nodes(self, apis: Mapping[str, str]) -> None:
+        """Make these the configured nodes (name to configured API): new ones start at
+        zero, gone ones vanish."""
+        self._nodes = set(apis)
         self._requests = {k: v for k, v in self._requests.items() if k[0] in self._nodes}
         self._failures = {k: v for k, v in self._failures.items() if k[0] in self._nodes}
-        for node in self._nodes:
-            for method in SCRAPE_METHODS:
-                self._requests.setdefault((node, method, Outcome.SUCCESS.value), 0)
+        self._apis = {n: a for n, a in self._apis.items() if n in self._nodes}
+        for node, api in apis.items():
+            self.read_through(node, api)
             for reason in FAILURE_REASONS:
                 self._failures.setdefault((node, reason), 0)
+
+    def read_through(self, node: str, api: str) -> None:
+        """Start ``node``'s success counters at zero for the methods of ``api``.
+
+        Counters of another API that never moved go: they only ever said "0 requests"
+        about an API the node is not read through (a GUI node under ``auto`` would
+        otherwise carry seven v1 zeros for good). Counters with a count stay.
+        """
+        if node not in self._nodes or self._apis.get(node) == api:
+            return
+        self._apis[node] = api
+        methods = METHODS_BY_API.get(api, ())
+        success = Outcome.SUCCESS.value
+        for key in [
+            k
+            for k, count in self._requests.items()
+            if k[0] == node and k[2] == success and count == 0 and k[1] not in methods
+        ]:
+            del self._requests[key]
+        for method in methods:
+            self._requests.setdefault((node, method, success), 0)
 
     def observe(self, node: str, method: str, outcome: str, seconds: float) -> None:
         """Count one API request (the scraper calls this for every request it makes)."""

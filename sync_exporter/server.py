@@ -113,7 +113,7 @@ class Exporter:
         self.reload_error: str | None = None
         self.reload_success_time = settings.clock()
         self._reload_lock = asyncio.Lock()
-        self_metrics.set_nodes(n.name for n in self.config.nodes)
+        self_metrics.set_nodes({n.name: n.api for n in self.config.nodes})
         self_metrics.reloaded(success=True, when=self.reload_success_time)
 
     async def scrape(self, nodes: Sequence[NodeConfig], timeout: float) -> list[NodeSnapshot]:  # noqa: ASYNC109
@@ -121,6 +121,8 @@ class Exporter:
         snapshots = await self.scraper.scrape(nodes, timeout=timeout)
         self.problems.observe(snapshots)
         for snap in snapshots:
+            if snap.api is not None:
+                self.self_metrics.read_through(snap.node, snap.api)
             if not snap.up:
                 reason = snap.outcome.value if snap.outcome is not None else "unknown"
                 self.self_metrics.node_failed(snap.node, reason)
@@ -159,7 +161,7 @@ class Exporter:
                 self.reload_error = None
                 self.reload_success_time = now
                 names = {n.name for n in config.nodes}
-                self.self_metrics.set_nodes(names)
+                self.self_metrics.set_nodes({n.name: n.api for n in config.nodes})
                 self.self_metrics.reloaded(success=True, when=now)
                 await self.scraper.forget(names)
                 self.scraper.reconsider_apis()

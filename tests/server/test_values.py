@@ -13,6 +13,7 @@ import pytest
 
 from sync_exporter.logs import LogfmtFormatter
 from sync_exporter.model import Outcome
+from sync_exporter.selfmetrics import METHODS_BY_API
 from sync_exporter.simulator.secrets import derive
 from sync_exporter.simulator.state import FaultMode, FolderState
 from tests.server.conftest import Exposition, Harness, healthy
@@ -245,11 +246,11 @@ async def test_concurrent_scrapes_share_one_set_of_api_calls(harness: Harness) -
 
 
 async def test_self_metrics_stay_small_per_node_and_start_at_zero(harness: Harness) -> None:
-    # Sized for fleets: about 20 self series per node at most (it was 161: every outcome of
-    # every method, and a histogram per node and method). rate()/increase() still see a
-    # first failed scrape, because every failure reason starts at zero.
+    # Sized for fleets: 14 self series per v1 node, 16 per GUI node under auto (it was
+    # 161: every outcome of every method, and a histogram per node and method).
+    # rate()/increase() still see a first failed scrape: every failure reason starts at 0.
     expo = await harness.metrics()
-    requests = expo.find("btsync_exporter_api_requests_total")
+    requests = expo.find("btsync_exporter_api_requests_total", outcome="success")
     apis = {node: await node_api(harness, node) for node in healthy(harness.fleet)}
     used = {
         api: {s.labels["method"] for s in requests if s.value and apis.get(s.labels["node"]) == api}
@@ -260,17 +261,18 @@ async def test_self_metrics_stay_small_per_node_and_start_at_zero(harness: Harne
     for node, api in apis.items():
         own = [s for s in expo.samples if s.name.startswith("btsync_exporter_")]
         mine = [s for s in own if s.labels.get("node") == node]
-        # A GUI node under api: auto also keeps its v1 probe's api_disabled series and
-        # the GUI actions' own: a few more.
-        limit = 24 if api == "gui" else 20
+        # A GUI node under api: auto also keeps its v1 probe's api_disabled series.
+        limit = 16 if api == "gui" else 14
         assert len(mine) <= limit, (node, len(mine))
-        for method in used[api]:
-            assert expo.find(
-                "btsync_exporter_api_requests_total", node=node, method=method, outcome="success"
-            )
+        # Success counters for the methods of the API the node is read through, and
+        # only those: a GUI node carries no v1 zeros (it carried seven).
+        successes = expo.find("btsync_exporter_api_requests_total", node=node, outcome="success")
+        assert {s.labels["method"] for s in successes} == set(METHODS_BY_API[api]), node
         failures = expo.find("btsync_exporter_node_scrape_failures_total", node=node)
         assert {s.labels["reason"] for s in failures} == reasons
         assert all(s.value == 0 for s in failures)
+    # The zero-started methods are the ones a scrape really uses.
+    assert used == {api: set(METHODS_BY_API[api]) for api in used}
     # The duration histogram is per method, whatever the fleet's size.
     buckets = expo.find("btsync_exporter_api_request_duration_seconds_bucket")
     assert buckets
