@@ -1,15 +1,22 @@
-"""Asking a real Prometheus started by a test, while it discovers and scrapes in real time.
+"""Starting a real Prometheus in a test, and asking it while it discovers and scrapes.
 
-Shared by the tests that run Debian's Prometheus against the exporter: a query that
-answers "nothing yet" while Prometheus is still starting, and a poll for a series count.
+Shared by the tests that run Debian's Prometheus against the exporter: its start-up on a
+free port with a given configuration, a query that answers "nothing yet" while Prometheus
+is still starting, and a poll for a series count.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
+
+from tests.conftest import ServiceStarter
 
 #: Seconds between two queries while waiting (Prometheus scrapes every second in tests).
 POLL = 0.1
@@ -47,3 +54,29 @@ async def wait_for(
     raise AssertionError(
         f"{promql}: {len(result)} series after {within:g} s, want {count}: {result}"
     )
+
+
+@asynccontextmanager
+async def start_prometheus(
+    start_service: ServiceStarter,
+    binary: Path,
+    directory: Path,
+    port: int,
+    config: Mapping[str, Any],
+) -> AsyncIterator[str]:
+    """Run ``binary`` with ``config`` on 127.0.0.1:``port``; yield its base URL once ready.
+
+    The configuration file and the data directory go into ``directory``.
+    """
+    config_file = directory / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(dict(config)), encoding="utf-8")
+    base = f"http://127.0.0.1:{port}"
+    async with start_service(
+        str(binary),
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={directory / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+        ready_url=f"{base}/-/ready",
+    ):
+        yield base

@@ -41,6 +41,7 @@ from sync_exporter.simulator.clock import ManualClock
 from sync_exporter.simulator.fleet import Fleet
 from tests.conftest import ServiceStarter
 from tests.dashboards.inspect import PanelQuery, grafana_regex, substitute
+from tests.prometheus_api import start_prometheus
 
 ALERT_RULES = Path(__file__).resolve().parents[2] / "alerts" / "btsync.rules.yml"
 JOB = "btsync"  # the README's job name, which the alert rules select
@@ -100,18 +101,7 @@ async def running_prometheus(
         "rule_files": [str(ALERT_RULES)],
         "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [exporter]}]}],
     }
-    config_file = tmp / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    async with start_service(
-        str(binary),
-        f"--config.file={config_file}",
-        f"--storage.tsdb.path={tmp / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--log.level=warn",
-        ready_url=f"{base}/-/ready",
-    ):
+    async with start_prometheus(start_service, binary, tmp, free_port(), config) as base:
         yield base
 
 

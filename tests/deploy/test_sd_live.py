@@ -14,19 +14,17 @@ import asyncio
 import itertools
 import re
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
+from tests.conftest import ServiceStarter
 from tests.deploy.chart import CHART, exporter_container, load_values, render
 from tests.deploy.conftest import exporter_config
 from tests.deploy.pod import free_port, http_get, process
-from tests.prometheus_api import wait_for
-
-ServiceStarter = Callable[..., AbstractAsyncContextManager[asyncio.subprocess.Process]]
+from tests.prometheus_api import start_prometheus, wait_for
 
 
 def _snake(key: str) -> str:
@@ -145,19 +143,10 @@ async def test_replicas_behind_the_service_serve_the_fleet_through_sd(
         replicas = [first, second]
         async with _round_robin(ports) as (service_port, connections):
             job = _operator_job(scrape, f"127.0.0.1:{service_port}")
-            prometheus_config = tmp_path / "prometheus.yml"
-            prometheus_config.write_text(yaml.safe_dump({"scrape_configs": [job]}), "utf-8")
-            web = free_port()
-            base = f"http://127.0.0.1:{web}"
             async with (
-                start_service(
-                    str(prometheus_bin),
-                    f"--config.file={prometheus_config}",
-                    f"--storage.tsdb.path={tmp_path / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{web}",
-                    "--log.level=warn",
-                    ready_url=f"{base}/-/ready",
-                ),
+                start_prometheus(
+                    start_service, prometheus_bin, tmp_path, free_port(), {"scrape_configs": [job]}
+                ) as base,
                 aiohttp.ClientSession() as session,
             ):
                 count = len(sim_fleet)

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
 from sync_exporter.simulator.state import FaultMode
 from tests.conftest import ServiceStarter
-from tests.prometheus_api import query, wait_for
+from tests.prometheus_api import query, start_prometheus, wait_for
 from tests.server.conftest import Harness, healthy
 from tests.server.readme import README_EXPORTER, readme_scrape_configs
 
@@ -58,21 +57,10 @@ async def test_prometheus_scrapes_both_readme_configs(
             _substitute(jobs["btsync-probe"], exporter=exporter, targets=names),
         ]
     }
-    config_file = tmp_path / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
 
     async with (
         aiohttp.ClientSession() as session,
-        start_service(
-            str(prometheus_bin),
-            f"--config.file={config_file}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-            ready_url=f"{base}/-/ready",
-        ),
+        start_prometheus(start_service, prometheus_bin, tmp_path, free_port(), config) as base,
     ):
         static = await wait_for(
             session, base, 'btsync_up{job="btsync"}', len(names), at_least=True, within=15.0

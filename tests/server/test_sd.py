@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from sync_exporter.discovery import BadHostError, target_address
 from sync_exporter.server import Settings, create_app
 from sync_exporter.simulator.state import FaultMode
 from tests.conftest import ServiceStarter
-from tests.prometheus_api import query, wait_for
+from tests.prometheus_api import query, start_prometheus, wait_for
 from tests.server.conftest import Harness, fleet_config, healthy, write_config
 from tests.server.readme import README_EXPORTER, readme_scrape_configs
 
@@ -142,28 +141,6 @@ def _sd_url(job: dict[str, Any], exporter: str) -> list[dict[str, Any]]:
     ]
 
 
-@asynccontextmanager
-async def _prometheus(
-    prometheus_bin: Path,
-    tmp_path: Path,
-    start_service: ServiceStarter,
-    port: int,
-    jobs: list[dict[str, Any]],
-) -> AsyncIterator[str]:
-    config_file = tmp_path / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump({"scrape_configs": jobs}), encoding="utf-8")
-    base = f"http://127.0.0.1:{port}"
-    async with start_service(
-        str(prometheus_bin),
-        f"--config.file={config_file}",
-        f"--storage.tsdb.path={tmp_path / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--log.level=warn",
-        ready_url=f"{base}/-/ready",
-    ):
-        yield base
-
-
 async def test_prometheus_discovers_every_node_through_the_readme_sd_job(
     harness: Harness,
     prometheus_bin: Path,
@@ -181,7 +158,9 @@ async def test_prometheus_discovers_every_node_through_the_readme_sd_job(
 
     async with (
         aiohttp.ClientSession() as session,
-        _prometheus(prometheus_bin, tmp_path, start_service, free_port(), [job]) as base,
+        start_prometheus(
+            start_service, prometheus_bin, tmp_path, free_port(), {"scrape_configs": [job]}
+        ) as base,
     ):
         targets = await wait_for(session, base, 'up{job="btsync-sd"}', len(names))
         nodes = await wait_for(session, base, 'btsync_up{job="btsync-sd"}', len(names))
@@ -248,7 +227,9 @@ async def test_two_replicas_share_the_fleet_with_the_documented_hashmod_job(
 
     async with (
         aiohttp.ClientSession() as session,
-        _prometheus(prometheus_bin, tmp_path, start_service, free_port(), [_fast(job)]) as base,
+        start_prometheus(
+            start_service, prometheus_bin, tmp_path, free_port(), {"scrape_configs": [_fast(job)]}
+        ) as base,
     ):
         targets = await wait_for(session, base, f'up{{job="{job["job_name"]}"}}', len(names))
         await asyncio.sleep(1.5)  # a duplicate would show up within one more refresh

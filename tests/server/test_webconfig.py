@@ -29,22 +29,15 @@ from sync_exporter.webauth import BasicAuth, parse_basic_auth
 from sync_exporter.webconfig import WebConfig, load_web_config, parse_web_config
 from tests.server.conftest import Exposition, Harness, fleet_config, write_config
 from tests.server.tlsfiles import Pki, make_pki
-
-#: Cost 4 (the minimum) keeps the suite fast; the exporter treats every cost alike.
-ALICE_PASSWORD = "correct horse battery staple"
-ALICE_HASH = bcrypt.hashpw(ALICE_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
-BOB_PASSWORD = "hunter2"
-BOB_HASH = bcrypt.hashpw(BOB_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
-
-USERS = f"basic_auth_users:\n  alice: {ALICE_HASH}\n"
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-ALICE = basic("alice", ALICE_PASSWORD)
+from tests.server.webusers import (
+    ALICE,
+    ALICE_HASH,
+    ALICE_PASSWORD,
+    BOB_HASH,
+    BOB_PASSWORD,
+    USERS,
+    basic,
+)
 
 
 @pytest.fixture(scope="session")

@@ -27,10 +27,11 @@ from sync_exporter.config import load_config
 from sync_exporter.server import EXPORTER, Exporter, Settings, create_app
 from sync_exporter.simulator.fleet import Fleet
 from sync_exporter.webconfig import ServerTLS, load_web_config
-from tests.prometheus_api import wait_for
+from tests.conftest import ServiceStarter
+from tests.prometheus_api import start_prometheus, wait_for
 from tests.server.conftest import fleet_config, healthy, write_config
-from tests.server.test_sd import _prometheus
-from tests.server.test_webconfig import (
+from tests.server.tlsfiles import KeyPair, Pki, make_pki
+from tests.server.webusers import (
     ALICE,
     ALICE_HASH,
     ALICE_PASSWORD,
@@ -39,9 +40,6 @@ from tests.server.test_webconfig import (
     USERS,
     basic,
 )
-from tests.server.tlsfiles import KeyPair, Pki, make_pki
-
-ServiceStarter = Callable[..., AbstractAsyncContextManager[asyncio.subprocess.Process]]
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +283,9 @@ async def test_prometheus_scrapes_over_tls_with_client_cert_and_basic_auth(
         ]
         async with (
             aiohttp.ClientSession() as session,
-            _prometheus(prometheus_bin, tmp_path, start_service, free_port(), jobs) as base,
+            start_prometheus(
+                start_service, prometheus_bin, tmp_path, free_port(), {"scrape_configs": jobs}
+            ) as base,
         ):
             static = await wait_for(session, base, 'btsync_up{job="btsync"}', len(names))
             targets = await wait_for(session, base, 'up{job="btsync-sd"}', len(names))
