@@ -42,7 +42,7 @@ from sync_exporter.client import (
     _read_capped,
     _redacted,
     _status_error,
-    _translated,
+    _Translated,
     credential_texts,
     observed_request,
 )
@@ -152,7 +152,7 @@ class GuiClient:
 
     async def _mint(self) -> _Session:
         query = {"t": _millis()}
-        with self._budget.lease() as lease, _translated(self._node.timeout):
+        with self._budget.lease() as lease, _Translated(self._node.timeout):
             async with self._http.get(
                 self._token_url, params=query, headers=self._auth(), allow_redirects=False
             ) as response:
@@ -201,7 +201,7 @@ class GuiClient:
             headers["Cookie"] = f"{SESSION_COOKIE}={session.cookie}"
         secrets = {"token": session.token, "cookie": session.cookie or ""}
         echoed = credential_texts(headers["Authorization"])
-        with self._budget.lease() as lease, _translated(self._node.timeout):
+        with self._budget.lease() as lease, _Translated(self._node.timeout):
             async with self._http.get(
                 self._action_url, params=query, headers=headers, allow_redirects=False
             ) as response:

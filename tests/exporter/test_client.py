@@ -90,6 +90,23 @@ async def test_get_secrets_answers_what_the_held_secret_can_share(
         assert (shared.read_only, shared.encryption) == (derived.read_only, derived.encryption)
 
 
+async def test_query_values_reach_the_node_as_they_are(
+    sim: SimNode, client_for: ClientFor
+) -> None:
+    # The client encodes each request's query itself: characters that mean something in
+    # a query (+ is a space, & and = split it, % escapes, / and ?) must arrive unchanged.
+    odd = "A+b/c=d&e?f%g h#i;Ölmühle☀"
+    secret, folder = next(iter(sim.state.folders.items()))
+    del sim.state.folders[secret]
+    folder.secret = odd
+    sim.state.folders[odd] = folder
+    client = client_for(node_config(sim, "alpha"))
+    assert odd in {f.secret for f in await client.get_folders()}
+    peers = await client.get_folder_peers(odd)
+    assert {p.peer_id for p in peers} == set(folder.peers)
+    assert {p.peer_id for p in peers}  # the sample folder has peers: not a vacuous match
+
+
 async def test_call_returns_raw_json_and_reports_success(
     sim: SimNode, client_for: ClientFor, observer: RecordingObserver
 ) -> None:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from sync_exporter.client import SyncError, _decode, _translated
+from sync_exporter.client import SyncError, _decode, _Translated
 from sync_exporter.exposition import SeriesCache
 from sync_exporter.gui_model import (
     envelope_status,
@@ -110,7 +110,7 @@ def test_every_parser_gives_a_value_or_shape_error(method: str, data: st.DataObj
 def test_decoding_any_body_gives_json_or_a_sync_error(body: bytes) -> None:
     message = ""
     try:
-        with _translated(1.0):
+        with _Translated(1.0):
             _decode(body, {"secret": "AFOLDERSECRETFOLDERSECRET"}, max_items=1000)
     except SyncError as exc:
         message = str(exc)
