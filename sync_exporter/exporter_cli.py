@@ -215,7 +215,7 @@ def main(argv: Sequence[str]) -> int:
 
     from sync_exporter.config import ConfigError, load_config
     from sync_exporter.logs import setup_logging
-    from sync_exporter.memory import keep_large_buffers_on_mmap
+    from sync_exporter.memory import keep_large_buffers_on_mmap, tune_garbage_collector
     from sync_exporter.webconfig import ServerTLS, WebConfig, load_web_config
 
     config_file: Path = args.config_file
@@ -277,6 +277,7 @@ def main(argv: Sequence[str]) -> int:
         },
     )
     keep_large_buffers_on_mmap()  # steady memory across scrapes of a large fleet
+    tune_garbage_collector()  # a scrape's short-lived objects are freed by refcounting
     try:
         # aiohttp's access log stays on: setup_logging shows its lines at debug only.
         web.run_app(
