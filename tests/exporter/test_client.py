@@ -90,9 +90,7 @@ async def test_get_secrets_answers_what_the_held_secret_can_share(
         assert (shared.read_only, shared.encryption) == (derived.read_only, derived.encryption)
 
 
-async def test_query_values_reach_the_node_as_they_are(
-    sim: SimNode, client_for: ClientFor
-) -> None:
+async def test_query_values_reach_the_node_as_they_are(sim: SimNode, client_for: ClientFor) -> None:
     # The client encodes each request's query itself: characters that mean something in
     # a query (+ is a space, & and = split it, % escapes, / and ?) must arrive unchanged.
     odd = "A+b/c=d&e?f%g h#i;Ölmühle☀"
