@@ -8,7 +8,7 @@ is still starting, and a poll for a series count.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -45,15 +45,38 @@ async def wait_for(
     within: float = 20.0,
 ) -> list[dict[str, Any]]:
     """Poll until ``promql`` returns ``count`` series (or more, with ``at_least``)."""
+    want = f"{count} or more" if at_least else str(count)
+    return await wait_until(
+        session,
+        base,
+        promql,
+        lambda result: len(result) == count or (at_least and len(result) > count),
+        f"want {want} series",
+        within=within,
+    )
+
+
+async def wait_until(
+    session: aiohttp.ClientSession,
+    base: str,
+    promql: str,
+    holds: Callable[[list[dict[str, Any]]], bool],
+    want: str,
+    *,
+    within: float = 20.0,
+) -> list[dict[str, Any]]:
+    """Poll until what ``promql`` returns satisfies ``holds``; fail saying ``want``.
+
+    For states a real scrape reaches only eventually: under load one scrape can miss
+    its timeout, and a test must wait for the state rather than take the first answer.
+    """
     result: list[dict[str, Any]] = []
     for _ in range(round(within / POLL)):
         result = await query(session, base, promql)
-        if len(result) == count or (at_least and len(result) > count):
+        if holds(result):
             return result
         await asyncio.sleep(POLL)  # a real Prometheus discovering and scraping in real time
-    raise AssertionError(
-        f"{promql}: {len(result)} series after {within:g} s, want {count}: {result}"
-    )
+    raise AssertionError(f"{promql}: after {within:g} s, {want}; got {len(result)}: {result}")
 
 
 @asynccontextmanager

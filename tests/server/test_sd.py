@@ -24,7 +24,7 @@ from sync_exporter.discovery import BadHostError, target_address
 from sync_exporter.server import Settings, create_app
 from sync_exporter.simulator.state import FaultMode
 from tests.conftest import ServiceStarter
-from tests.prometheus_api import query, start_prometheus, wait_for
+from tests.prometheus_api import query, start_prometheus, wait_for, wait_until
 from tests.server.conftest import Harness, fleet_config, healthy, write_config
 from tests.server.readme import README_EXPORTER, readme_scrape_configs
 
@@ -162,15 +162,27 @@ async def test_prometheus_discovers_every_node_through_the_readme_sd_job(
             start_service, prometheus_bin, tmp_path, free_port(), {"scrape_configs": [job]}
         ) as base,
     ):
-        targets = await wait_for(session, base, 'up{job="btsync-sd"}', len(names))
-        nodes = await wait_for(session, base, 'btsync_up{job="btsync-sd"}', len(names))
-
-    assert {s["metric"]["instance"]: s["value"][1] for s in targets} == dict.fromkeys(names, "1")
-    # Each target is its own node: instance == node, and the down node is seen as down.
-    assert {s["metric"]["instance"]: s["metric"]["node"] for s in nodes} == {n: n for n in names}
-    assert {s["metric"]["node"]: s["value"][1] for s in nodes} == {
-        n: "1" if n in up[1:] else "0" for n in names
-    }
+        # Every node a target, each scraped (a scrape that missed its 1 s timeout on a
+        # busy machine is retried a second later; the test waits for the state).
+        every_target = dict.fromkeys(names, "1")
+        await wait_until(
+            session,
+            base,
+            'up{job="btsync-sd"}',
+            lambda r: {s["metric"]["instance"]: s["value"][1] for s in r} == every_target,
+            f"want every node a target that is up: {every_target}",
+        )
+        # Each target is its own node: instance == node, and the down node is seen as down.
+        states = {n: (n, "1" if n in up[1:] else "0") for n in names}
+        await wait_until(
+            session,
+            base,
+            'btsync_up{job="btsync-sd"}',
+            lambda r: (
+                {s["metric"]["instance"]: (s["metric"]["node"], s["value"][1]) for s in r} == states
+            ),
+            f"want instance: (node, btsync_up) = {states}",
+        )
 
 
 def _sharding_example() -> dict[str, Any]:
