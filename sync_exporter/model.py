@@ -72,6 +72,49 @@ class PeerSnapshot:
     last_seen: float | None = None
 
 
+def _peer_constructor() -> Callable[[str, str, str, float, int, int], PeerSnapshot]:
+    """A constructor of API v1 peers (no ``online``, no ``last_seen``), about twice as
+    fast as ``PeerSnapshot(...)``.
+
+    A frozen dataclass's ``__init__`` sets every field through ``object.__setattr__`` by
+    name, which costs about a microsecond a peer, tens of milliseconds a scrape of a large
+    fleet. This sets the slots through their descriptors instead: the very same kind of
+    object (equal, hashable, immutable afterwards), built for what a scrape parses most.
+    """
+    new = object.__new__
+    peer_id, name, connection, synced, download, upload, online, last_seen = (
+        getattr(PeerSnapshot, slot).__set__ for slot in PeerSnapshot.__slots__
+    )
+    if PeerSnapshot.__slots__ != (
+        "peer_id",
+        "name",
+        "connection",
+        "synced",
+        "download_bytes",
+        "upload_bytes",
+        "online",
+        "last_seen",
+    ):
+        raise RuntimeError("PeerSnapshot's fields changed: update _peer_constructor")
+
+    def make(peer: str, label: str, kind: str, when: float, down: int, up: int) -> PeerSnapshot:
+        snapshot: PeerSnapshot = new(PeerSnapshot)
+        peer_id(snapshot, peer)
+        name(snapshot, label)
+        connection(snapshot, kind)
+        synced(snapshot, when)
+        download(snapshot, down)
+        upload(snapshot, up)
+        online(snapshot, None)
+        last_seen(snapshot, None)
+        return snapshot
+
+    return make
+
+
+new_v1_peer = _peer_constructor()
+
+
 @dataclass(frozen=True, slots=True)
 class FolderSnapshot:
     """One folder of one node (``get_folders`` + ``get_folder_peers``)."""
@@ -412,7 +455,7 @@ def _well_typed_peer(entry: Mapping[str, object]) -> PeerSnapshot | None:
         and type(upload) is int
         and 0 <= upload < INT_LIMIT
     ):
-        return PeerSnapshot(peer_id, name, connection, float(synced), download, upload)
+        return new_v1_peer(peer_id, name, connection, float(synced), download, upload)
     return None
 
 

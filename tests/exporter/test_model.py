@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -16,6 +17,7 @@ from sync_exporter.model import (
     ShapeError,
     SharedSecrets,
     Speed,
+    new_v1_peer,
     parse_api_error,
     parse_folders,
     parse_os,
@@ -208,3 +210,15 @@ def test_cache_key_is_not_the_secret_nor_the_label() -> None:
     assert held not in key
     assert key != folder_id(held, None)
     assert not key.startswith(folder_id(held, None))
+
+
+def test_the_fast_peer_constructor_builds_the_same_frozen_snapshot() -> None:
+    fast = new_v1_peer("id1", "laptop", "relay", 1_700_000_000.0, 5, 7)
+    slow = PeerSnapshot("id1", "laptop", "relay", 1_700_000_000.0, 5, 7)
+    assert type(fast) is PeerSnapshot
+    assert fast == slow
+    assert hash(fast) == hash(slow)
+    assert repr(fast) == repr(slow)
+    assert (fast.online, fast.last_seen) == (None, None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.name = "changed"  # type: ignore[misc]
