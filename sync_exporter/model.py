@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from sys import intern
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -455,7 +456,12 @@ def _well_typed_peer(entry: Mapping[str, object]) -> PeerSnapshot | None:
         and type(upload) is int
         and 0 <= upload < INT_LIMIT
     ):
-        return new_v1_peer(peer_id, name, connection, float(synced), download, upload)
+        # Interned: a peer's id, name and connection text repeat across its folders and
+        # from one scrape to the next (whose snapshots overlap in memory), so each text is
+        # held once rather than once per folder and scrape.
+        return new_v1_peer(
+            intern(peer_id), intern(name), intern(connection), float(synced), download, upload
+        )
     return None
 
 
