@@ -155,7 +155,10 @@ class SelfMetrics:
             return
         key = (node, method, str(outcome))
         self._requests[key] = self._requests.get(key, 0) + 1
-        self._durations.setdefault(method, _Histogram()).observe(seconds)
+        histogram = self._durations.get(method)
+        if histogram is None:  # not setdefault: that builds a histogram on every request
+            histogram = self._durations[method] = _Histogram()
+        histogram.observe(seconds)
 
     def node_failed(self, node: str, reason: str) -> None:
         """Count one scrape in which ``node`` was down for ``reason``."""
