@@ -488,6 +488,8 @@ def _render_peers(
     head, info_folder, info_node = cached.peer_head, cached.info_folder, cached.info_node
     previous = cached.peers
     current: dict[str, bytes] = {}
+    # The hot loop of a large fleet (a few lines per peer): the appends are written out
+    # rather than calling _add, and values go through the per-render memo inline.
     for peer in peers:
         peer_id = peer.peer_id
         if unique.get(peer_id) is not peer:
@@ -511,11 +513,29 @@ def _render_peers(
         info += escaped_id
         info += _INFO_TAIL
         labels = head + escaped_id + _CLOSE
-        if peer.download_bytes is not None:
-            _add(download, _N_PEER_DOWNLOAD, labels, _value(peer.download_bytes))
-        if peer.upload_bytes is not None:
-            _add(upload, _N_PEER_UPLOAD, labels, _value(peer.upload_bytes))
-        _add(synced, _N_PEER_SYNCED, labels, _float_value(peer.synced, memo))
+        value = peer.download_bytes
+        if value is not None:
+            download += _N_PEER_DOWNLOAD
+            download += labels
+            if type(value) is int and _EXACT_MIN < value < _PLAIN_MAX:  # _value, inline
+                download += b" %d.0\n" % value
+            else:
+                download += _value(value)
+        value = peer.upload_bytes
+        if value is not None:
+            upload += _N_PEER_UPLOAD
+            upload += labels
+            if type(value) is int and _EXACT_MIN < value < _PLAIN_MAX:  # _value, inline
+                upload += b" %d.0\n" % value
+            else:
+                upload += _value(value)
+        when = peer.synced
+        text = memo.get(when) if when else None
+        if text is None:
+            text = _float_value(when, memo)
+        synced += _N_PEER_SYNCED
+        synced += labels
+        synced += text
         if peer.online is not None:
             _add(online, _N_PEER_ONLINE, labels, _ONE if peer.online else _ZERO)
         if peer.last_seen is not None:
