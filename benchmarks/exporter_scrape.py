@@ -56,6 +56,7 @@ from sync_exporter.client import make_session
 from sync_exporter.config import NodeConfig
 from sync_exporter.credentials import LiteralPassword
 from sync_exporter.exposition import SeriesCache
+from sync_exporter.memory import tune_garbage_collector
 from sync_exporter.metrics import render
 from sync_exporter.model import NodeSnapshot
 from sync_exporter.scrape import Scraper
@@ -348,6 +349,7 @@ def gzip_levels(body: bytes) -> None:
 
 async def fleet_mode(args: argparse.Namespace) -> None:
     child, nodes = start_fleet(args.nodes, args.folders, args.peers, args.latency)
+    tune_garbage_collector()  # the bare fetch gets the exporter's process tuning too
     with tempfile.TemporaryDirectory() as workdir:
         exporter = ExporterProcess(nodes, args.max_concurrency, Path(workdir))
         try:
