@@ -80,10 +80,6 @@ _EXTRA_CONNECTIONS = 4
 
 _USER_AGENT = f"sync-exporter/{__version__}"
 
-#: Most request URLs one client keeps when no folder listing turns its cache over (a
-#: caller that only uses :meth:`SyncClient.call`).
-_MAX_CACHED_URLS = 50_000
-
 
 class RequestObserver(Protocol):
     """Told about every API request: self-metrics implement this."""
@@ -397,10 +393,6 @@ class SyncClient:
         self._observer = observer
         self._url = URL(node.url.rstrip("/") + "/api")
         self._budget = ResponseBudget(node.max_response_bytes)
-        #: Request URLs by method and parameters, built once and reused (see
-        #: :meth:`_request_url`); two generations, turned over at each folder listing.
-        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], URL] = {}
-        self._older_urls: dict[tuple[str, tuple[tuple[str, str], ...]], URL] = {}
         #: (password, its Authorization header, what a node could echo of it), built
         #: again only when the password read at request time differs.
         self._auth: tuple[str, str, tuple[str, ...]] | None = None
@@ -419,12 +411,7 @@ class SyncClient:
         return await self._request("get_speed", {}, parse_speed)
 
     async def get_folders(self) -> tuple[FolderEntry, ...]:
-        """Every folder of the node (malformed entries skipped and reported to the observer).
-
-        A listing turns the URL cache over: the URLs of folders not asked for since the
-        listing before are dropped.
-        """
-        self._older_urls, self._urls = self._urls, {}
+        """Every folder of the node (malformed entries skipped and reported to the observer)."""
         return (await self._request("get_folders", {}, parse_folders)).items
 
     async def get_folder_peers(self, secret: str) -> tuple[PeerSnapshot, ...]:
@@ -463,25 +450,6 @@ class SyncClient:
             auth = self._auth = (password, header, credential_texts(header))
         return auth[1], auth[2]
 
-    def _request_url(self, method: str, params: dict[str, str]) -> URL:
-        """The URL of ``method`` with ``params``: built once, then reused.
-
-        A scrape asks the same URLs every time (get_folder_peers of each folder), and
-        building one (yarl's query encoding, and the parts aiohttp then derives from a new
-        URL) cost more than all of the client's own work on a request. The URLs of the
-        folders in the last two listings are kept (about 1 KB each), the rest dropped.
-        """
-        key = (method, tuple(params.items()))
-        url = self._urls.get(key)
-        if url is None:
-            url = self._older_urls.pop(key, None)
-            if url is None:
-                if len(self._urls) >= _MAX_CACHED_URLS:  # no listing for a long while
-                    self._urls.clear()
-                url = self._url.extend_query({"method": method, **params})
-            self._urls[key] = url
-        return url
-
     def _request(
         self, method: str, params: dict[str, str], parse: Callable[[object], T]
     ) -> Awaitable[T]:
@@ -501,7 +469,10 @@ class SyncClient:
         self, method: str, params: dict[str, str], parse: Callable[[object], T]
     ) -> T:
         authorization, secrets = self._authorization()
-        url = self._request_url(method, params)
+        # Not cached between scrapes: a request URL carries the folder's secret, and no
+        # secret is kept from one scrape to the next (measured: a cache saved at most a
+        # few % of the CPU, for ~5 MiB at 2,500 folders).
+        url = self._url.extend_query({"method": method, **params})
         with self._budget.lease() as lease, _Translated(self._node.timeout):
             async with self._session.get(
                 url, headers={"Authorization": authorization}, allow_redirects=False

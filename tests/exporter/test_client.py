@@ -105,26 +105,6 @@ async def test_query_values_reach_the_node_as_they_are(sim: SimNode, client_for:
     assert {p.peer_id for p in peers}  # the sample folder has peers: not a vacuous match
 
 
-async def test_cached_request_urls_of_a_removed_folder_are_dropped(
-    sim: SimNode, client_for: ClientFor
-) -> None:
-    # Request URLs are kept between scrapes; a node whose folders come and go must not
-    # make the exporter hold every secret it ever saw.
-    client = client_for(node_config(sim, "alpha"))
-    for entry in await client.get_folders():
-        await client.get_folder_peers(entry.secret)
-    gone = next(iter(sim.state.folders))
-    cached = [str(url) for url in client._urls.values()]
-    assert any(gone in url for url in cached)
-    del sim.state.folders[gone]
-    for _ in range(2):  # two scrapes: listing, then each folder's peers
-        for entry in await client.get_folders():
-            await client.get_folder_peers(entry.secret)
-    cached = [str(url) for url in (*client._urls.values(), *client._older_urls.values())]
-    assert cached  # the remaining folders' URLs are still reused
-    assert not any(gone in url for url in cached)
-
-
 async def test_call_returns_raw_json_and_reports_success(
     sim: SimNode, client_for: ClientFor, observer: RecordingObserver
 ) -> None:
