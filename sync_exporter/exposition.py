@@ -517,18 +517,12 @@ def _render_peers(
         if value is not None:
             download += _N_PEER_DOWNLOAD
             download += labels
-            if type(value) is int and _EXACT_MIN < value < _PLAIN_MAX:  # _value, inline
-                download += b" %d.0\n" % value
-            else:
-                download += _value(value)
+            download += _value(value)
         value = peer.upload_bytes
         if value is not None:
             upload += _N_PEER_UPLOAD
             upload += labels
-            if type(value) is int and _EXACT_MIN < value < _PLAIN_MAX:  # _value, inline
-                upload += b" %d.0\n" % value
-            else:
-                upload += _value(value)
+            upload += _value(value)
         when = peer.synced
         text = memo.get(when) if when else None
         if text is None:
