@@ -44,7 +44,6 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 import yaml
@@ -213,8 +212,9 @@ def up_count(body: bytes) -> tuple[int, int]:
 class BareNode:
     """One node as the bare fetch asks it: the exporter's own session settings (pool
     size, timeout, headers, no cookie jar, no decompression), the Authorization header
-    built once, each URL's query encoded as plain text. Nothing the exporter does on top
-    (budgets, redaction, parsing, self-metrics) and nothing it would not do either."""
+    built once, each URL built as the exporter builds it (yarl's ``extend_query``).
+    Nothing the exporter does on top (budgets, redaction, parsing, self-metrics) and
+    nothing it would not do either."""
 
     def __init__(self, node: dict[str, Any], max_concurrency: int) -> None:
         self.session = make_session(
@@ -227,12 +227,12 @@ class BareNode:
                 max_concurrency=max_concurrency,
             )
         )
-        self.api = f"{node['url']}/api?method="
+        self.api = URL(f"{node['url']}/api")
         token = base64.b64encode(f"{node['login']}:{node['password']}".encode()).decode()
         self.headers = {"Authorization": f"Basic {token}"}
 
-    async def call(self, query: str) -> Any:
-        url = URL(self.api + query, encoded=True)
+    async def call(self, method: str, **params: str) -> Any:
+        url = self.api.extend_query({"method": method, **params})
         async with self.session.get(url, headers=self.headers) as response:
             return json.loads(await response.read())
 
@@ -251,7 +251,7 @@ async def bare_fetch(nodes: Sequence[BareNode], max_concurrency: int) -> int:
 
         async def worker() -> None:
             for secret in secrets:
-                await node.call(f"get_folder_peers&secret={quote(secret, safe='')}")
+                await node.call("get_folder_peers", secret=secret)
 
         await asyncio.gather(*(worker() for _ in range(max_concurrency)))
         return 2 + len(folders)
