@@ -263,23 +263,19 @@ class Scraper:
         """
         node = state.config
         started = time.perf_counter()
+
+        def down(outcome: Outcome, message: str) -> NodeSnapshot:
+            return _down(node, outcome, message, time.perf_counter() - started, self._clock())
+
         try:
             async with asyncio.timeout_at(max(deadline, state.inflight_deadline)) as limit:
                 state.inflight_limit = limit
                 snapshot = await self._collect(state, started)
         except TimeoutError:
             total = budget + max(0.0, state.inflight_deadline - deadline)
-            snapshot = _down(
-                node,
-                Outcome.TIMEOUT,
-                f"timed out after {round(total, 3):g}s",
-                time.perf_counter() - started,
-                self._clock(),
-            )
+            snapshot = down(Outcome.TIMEOUT, f"timed out after {round(total, 3):g}s")
         except SyncError as err:
-            snapshot = _down(
-                node, err.outcome, str(err), time.perf_counter() - started, self._clock()
-            )
+            snapshot = down(err.outcome, str(err))
         except Exception as exc:  # a bug must not take every other node's series down
             kind = type(_leaf(exc)).__name__
             # The traceback's frames only (code, never values), since a value could be a secret.
@@ -287,12 +283,8 @@ class Scraper:
                 "unexpected error while scraping a node",
                 extra={"node": node.name, "err": kind, "where": _frames(exc)},
             )
-            snapshot = _down(
-                node,
-                Outcome.INVALID_RESPONSE,
-                f"internal error ({kind}); see the exporter log",
-                time.perf_counter() - started,
-                self._clock(),
+            snapshot = down(
+                Outcome.INVALID_RESPONSE, f"internal error ({kind}); see the exporter log"
             )
         state.inflight_limit = None
         _log.debug(
@@ -395,18 +387,7 @@ class Scraper:
         folders = tuple(
             _gui_folder(node, entry) for entry in listing.items if not _excluded(node, entry.dir)
         )
-        return NodeSnapshot(
-            node=node.name,
-            up=True,
-            duration_seconds=time.perf_counter() - started,
-            version=state.version.value if state.version else None,
-            os=state.os.value if state.os else None,
-            download_speed=speed.download,
-            upload_speed=speed.upload,
-            folders=folders,
-            timestamp=self._clock(),
-            api="gui",
-        )
+        return self._up(state, started, speed, folders, "gui")
 
     async def _collect_v1(self, state: _NodeState, started: float) -> NodeSnapshot:
         node = state.config
@@ -427,17 +408,28 @@ class Scraper:
         # Only folders present now are kept: the caches stay bounded.
         state.folder_ids = folder_ids
         state.selective = selective
+        return self._up(state, started, speed, tuple(folders), "v1")
+
+    def _up(
+        self,
+        state: _NodeState,
+        started: float,
+        speed: Speed,
+        folders: tuple[FolderSnapshot, ...],
+        api: str,
+    ) -> NodeSnapshot:
+        """The snapshot of a node that answered, whichever API it was read through."""
         return NodeSnapshot(
-            node=node.name,
+            node=state.config.name,
             up=True,
             duration_seconds=time.perf_counter() - started,
             version=state.version.value if state.version else None,
             os=state.os.value if state.os else None,
             download_speed=speed.download,
             upload_speed=speed.upload,
-            folders=tuple(folders),
+            folders=folders,
             timestamp=self._clock(),
-            api="v1",
+            api=api,
         )
 
 
