@@ -209,6 +209,18 @@ def up_count(body: bytes) -> tuple[int, int]:
 # -- the bare fetch ----------------------------------------------------------------------
 
 
+def node_config(node: dict[str, Any], max_concurrency: int) -> NodeConfig:
+    """The exporter's config for one simulated node, as both sides of a run use it."""
+    return NodeConfig(
+        name=node["name"],
+        url=node["url"],
+        username=node["login"],
+        password=LiteralPassword(node["password"]),
+        timeout=60.0,
+        max_concurrency=max_concurrency,
+    )
+
+
 class BareNode:
     """One node as the bare fetch asks it: the exporter's own session settings (pool
     size, timeout, headers, no cookie jar, no decompression), the Authorization header
@@ -217,16 +229,7 @@ class BareNode:
     nothing it would not do either."""
 
     def __init__(self, node: dict[str, Any], max_concurrency: int) -> None:
-        self.session = make_session(
-            NodeConfig(
-                name=node["name"],
-                url=node["url"],
-                username=node["login"],
-                password=LiteralPassword(node["password"]),
-                timeout=60.0,
-                max_concurrency=max_concurrency,
-            )
-        )
+        self.session = make_session(node_config(node, max_concurrency))
         self.api = URL(f"{node['url']}/api")
         token = base64.b64encode(f"{node['login']}:{node['password']}".encode()).decode()
         self.headers = {"Authorization": f"Basic {token}"}
@@ -294,17 +297,7 @@ def timed(function: Callable[[], object], repeat: int) -> list[float]:
 
 async def snapshots_of(nodes: Sequence[dict[str, Any]], max_concurrency: int) -> list[NodeSnapshot]:
     """One in-process scrape, for the rendering comparison."""
-    configs = [
-        NodeConfig(
-            name=n["name"],
-            url=n["url"],
-            username=n["login"],
-            password=LiteralPassword(n["password"]),
-            timeout=60.0,
-            max_concurrency=max_concurrency,
-        )
-        for n in nodes
-    ]
+    configs = [node_config(n, max_concurrency) for n in nodes]
     scraper = Scraper()
     try:
         snapshots = await scraper.scrape(configs, timeout=120.0)
