@@ -68,6 +68,19 @@ def chromium_bin() -> Path:
     return _binary("chromium")
 
 
+#: Series only nodes read through the web GUI API have (the metric contract's help texts
+#: say so one by one; the render and live-dashboard tests need them as a set).
+GUI_ONLY = frozenset(
+    {
+        "btsync_folder_pending_bytes",
+        "btsync_folder_pending_files",
+        "btsync_folder_paused",
+        "btsync_folder_disk_free_bytes",
+        "btsync_peer_online",
+        "btsync_peer_last_seen_timestamp_seconds",
+    }
+)
+
 #: Flags every headless Chromium run needs here: root, no GPU, and no background
 #: networking (the machine's closed network refuses those connections noisily).
 CHROMIUM_FLAGS: tuple[str, ...] = (

@@ -39,7 +39,7 @@ from sync_exporter.config import load_config
 from sync_exporter.server import Settings, create_app
 from sync_exporter.simulator.clock import ManualClock
 from sync_exporter.simulator.fleet import Fleet
-from tests.conftest import ServiceStarter
+from tests.conftest import GUI_ONLY, ServiceStarter
 from tests.dashboards.inspect import PanelQuery, grafana_regex, substitute
 from tests.prometheus_api import start_prometheus
 
@@ -52,17 +52,6 @@ RATE_INTERVAL = "10s"
 GRAPH_RANGE = 30.0
 GRAPH_STEP = "2s"
 DEADLINE = 60.0
-#: Series only nodes read through the web GUI API have.
-GUI_ONLY = frozenset(
-    {
-        "btsync_folder_pending_bytes",
-        "btsync_folder_pending_files",
-        "btsync_folder_paused",
-        "btsync_folder_disk_free_bytes",
-        "btsync_peer_online",
-        "btsync_peer_last_seen_timestamp_seconds",
-    }
-)
 
 
 def gui_only(query: PanelQuery) -> bool:

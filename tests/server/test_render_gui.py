@@ -16,16 +16,8 @@ from prometheus_client.registry import Collector
 
 from sync_exporter.metrics import render
 from sync_exporter.model import FolderSnapshot, GuiFolderState, NodeSnapshot, PeerSnapshot
+from tests.conftest import GUI_ONLY
 from tests.server.conftest import Exposition
-
-GUI_ONLY = {
-    "btsync_folder_pending_bytes",
-    "btsync_folder_pending_files",
-    "btsync_folder_paused",
-    "btsync_folder_disk_free_bytes",
-    "btsync_peer_online",
-    "btsync_peer_last_seen_timestamp_seconds",
-}
 
 
 def _peer(peer_id: str, *, online: bool | None, seen: float | None = None) -> PeerSnapshot:
