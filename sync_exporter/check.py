@@ -238,11 +238,6 @@ def slow_warning(snap: NodeSnapshot, budget: float) -> str:
     )
 
 
-async def check_nodes(config: Config, timeout: float) -> list[Row]:  # noqa: ASYNC109
-    """Scrape every node once and return its table rows."""
-    return rows_for(config, await scrape_once(config, timeout), timeout)
-
-
 def _duration(text: str) -> float:
     try:
         return parse_duration(text)
