@@ -7,9 +7,8 @@ import io
 import json
 import logging
 import signal
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, redirect_stdout
+from collections.abc import Callable, Iterator
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +16,7 @@ import pytest
 
 from sync_exporter.exporter_cli import main, parse_listen_address
 from sync_exporter.simulator.fleet import Fleet
+from tests.exporter.exporter_process import exporter_process
 from tests.server.conftest import Exposition, fleet_config, write_config
 
 
@@ -86,43 +86,6 @@ def test_an_invalid_config_stops_startup_with_exit_2(tmp_path: Path) -> None:
     assert main(["--config.file", str(missing), "--web.listen-address", "127.0.0.1:0"]) == 2
 
 
-@asynccontextmanager
-async def _running_exporter(
-    config: Path, port: int, *flags: str
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sync_exporter",
-        "--config.file",
-        str(config),
-        "--web.listen-address",
-        f"127.0.0.1:{port}",
-        "--log.format",
-        "json",
-        *flags,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-async def _wait_ready(session: aiohttp.ClientSession, base: str) -> None:
-    for _ in range(100):
-        try:
-            async with session.get(f"{base}/-/ready") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.05)  # a real process starting, not simulated time
-    raise AssertionError("the exporter did not become ready within 5 s")
-
-
 async def _metrics(session: aiohttp.ClientSession, base: str) -> Exposition:
     async with session.get(f"{base}/metrics") as response:
         assert response.status == 200
@@ -142,14 +105,11 @@ async def test_a_real_process_reloads_on_sighup_and_stops_cleanly_on_sigterm(
     fleet: Fleet, tmp_path: Path, free_port: Callable[[], int]
 ) -> None:
     names = list(fleet.nodes)
-    config = write_config(tmp_path / "sync-exporter.yml", fleet_config(fleet))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     async with (
-        _running_exporter(config, port) as process,
+        exporter_process(fleet_config(fleet), tmp_path, free_port()) as exporter,
         aiohttp.ClientSession() as session,
     ):
-        await _wait_ready(session, base)
+        config, process, base = exporter.config_file, exporter.process, exporter.base
         expo = await _metrics(session, base)
         assert {s.labels["node"] for s in expo.find("btsync_up")} == set(names)
 
@@ -168,8 +128,7 @@ async def test_a_real_process_reloads_on_sighup_and_stops_cleanly_on_sigterm(
 
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 10) == 0
-        assert process.stderr is not None
-        logs = (await process.stderr.read()).decode()
+        logs = exporter.log()
     messages = [json.loads(line).get("msg") for line in logs.splitlines() if line.startswith("{")]
     assert "configuration reload failed, keeping the previous one" in messages
     assert "configuration reloaded" in messages
@@ -182,20 +141,17 @@ async def test_requests_are_access_logged_at_debug_only(
     fleet: Fleet, tmp_path: Path, free_port: Callable[[], int], level: str, logged: bool
 ) -> None:
     # docs/configuration.md promises the access log at debug; it was switched off for good.
-    config = write_config(tmp_path / "sync-exporter.yml", fleet_config(fleet))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     async with (
-        _running_exporter(config, port, "--log.level", level) as process,
+        exporter_process(
+            fleet_config(fleet), tmp_path, free_port(), "--log.level", level
+        ) as exporter,
         aiohttp.ClientSession() as session,
     ):
-        await _wait_ready(session, base)
-        async with session.get(f"{base}/-/healthy?from=access-log-test") as response:
+        async with session.get(f"{exporter.base}/-/healthy?from=access-log-test") as response:
             assert response.status == 200
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 10) == 0
-        assert process.stderr is not None
-        logs = (await process.stderr.read()).decode()
+        exporter.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(exporter.process.wait(), 10) == 0
+        logs = exporter.log()
     records = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
     access = [r for r in records if r.get("logger") == "aiohttp.access"]
     assert any("/-/healthy?from=access-log-test" in r["msg"] for r in access) is logged, logs
@@ -212,16 +168,12 @@ async def test_sigterm_during_a_long_scrape_stops_the_process_at_once(
     name = next(iter(fleet.nodes))
     fleet.nodes[name].state.faults.mode = FaultMode.HANG
     options = {name: {"timeout": "30s"}}
-    config = write_config(
-        tmp_path / "sync-exporter.yml", fleet_config(fleet, [name], node_options=options)
-    )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    config = fleet_config(fleet, [name], node_options=options)
     async with (
-        _running_exporter(config, port) as process,
+        exporter_process(config, tmp_path, free_port()) as exporter,
         aiohttp.ClientSession() as session,
     ):
-        await _wait_ready(session, base)
+        process, base = exporter.process, exporter.base
         headers = {"X-Prometheus-Scrape-Timeout-Seconds": "30"}
         scrape = asyncio.create_task(session.get(f"{base}/metrics", headers=headers))
         await asyncio.sleep(0.5)  # real time: the scrape is waiting on the hanging node
