@@ -1,18 +1,10 @@
-"""The BitTorrent Sync API v1 client: one per node, on that node's own ClientSession.
+"""The BitTorrent Sync API v1 client: one per node, over that node's own connections.
 
-Errors form one tree, grouped by what a caller can do about them::
-
-    SyncError                      .outcome labels self-metrics and the node's down reason
-    ├── SyncTransportError         connect refused/reset, DNS, TLS, timeout
-    ├── SyncAuthError              HTTP 401/403, or no usable password
-    ├── SyncHTTPError              any other status (.status); 400 means the API is off
-    ├── SyncProtocolError          not UTF-8, not JSON, truncated, wrong shape
-    └── SyncAPIError               {"error": N} / {"result": N} inside a 200 (.code)
-
-aiohttp, asyncio and decoding exceptions are translated in exactly one place
-(:class:`_Translated`) and chained with ``from``. Every message is built here from fixed
-text and numbers, never from ``str()`` of a library exception (aiohttp puts request URLs,
-and so folder secrets, into some of those), so ``str(err)`` is always safe to log.
+Errors are :mod:`sync_exporter.errors`' tree (re-exported here). Lower-level exceptions
+(timeouts, decoding) are translated in exactly one place (:class:`_Translated`) and
+chained with ``from``; the transport (:mod:`sync_exporter.node_http`) raises SyncErrors
+itself. Every message is built from fixed text and numbers, never from ``str()`` of a
+library exception, so ``str(err)`` is always safe to log.
 
 Bodies are read whatever their Content-Type (real nodes say ``text/javascript``) and
 decoded as UTF-8, never Latin-1 (docs/sync-api.md, "API v1 quirks").
@@ -24,26 +16,28 @@ import asyncio
 import base64
 import json
 import logging
-import os
 import re
-import ssl
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, quote_plus
 
-import aiohttp
-from yarl import URL
-
-from sync_exporter import __version__
 from sync_exporter.config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RESPONSE_ITEMS,
     NodeConfig,
-    TLSConfig,
 )
 from sync_exporter.credentials import SecretUnavailableError
+from sync_exporter.errors import (
+    SyncAPIError,
+    SyncAuthError,
+    SyncError,
+    SyncProtocolError,
+    SyncTransportError,
+    clip,
+    status_error,
+)
 from sync_exporter.model import (
     FolderEntry,
     Outcome,
@@ -60,6 +54,7 @@ from sync_exporter.model import (
     parse_speed,
     parse_version,
 )
+from sync_exporter.node_http import Answer, NodeHTTP
 
 _log = logging.getLogger(__name__)
 
@@ -70,16 +65,6 @@ T = TypeVar("T")
 #: KB; anything far larger is a misbehaving server, not data.
 MAX_BODY_BYTES = DEFAULT_MAX_RESPONSE_BYTES
 
-#: Longest SyncError message: node text inside one (an API error message) is cut to this,
-#: so a node cannot fill log lines and the landing page.
-MAX_MESSAGE = 300
-
-#: Connections per node beyond ``max_concurrency``: get_speed, get_folders,
-#: get_version and get_os run side by side before the per-folder fan-out.
-_EXTRA_CONNECTIONS = 4
-
-_USER_AGENT = f"sync-exporter/{__version__}"
-
 
 class RequestObserver(Protocol):
     """Told about every API request: self-metrics implement this."""
@@ -89,93 +74,11 @@ class RequestObserver(Protocol):
         ...
 
 
-class SyncError(Exception):
-    """A request to a Sync node failed; ``str()`` is secret-free, ``outcome`` says how."""
-
-    outcome: Outcome = Outcome.INVALID_RESPONSE
-
-    def __init__(self, message: str, *, outcome: Outcome | None = None) -> None:
-        super().__init__(clip(message, MAX_MESSAGE))
-        if outcome is not None:
-            self.outcome = outcome
-
-
-class SyncTransportError(SyncError):
-    """No HTTP answer: connection refused or reset, DNS, TLS handshake, or a timeout."""
-
-    outcome = Outcome.CONNECT_ERROR
-
-
-class SyncAuthError(SyncError):
-    """The node refused the credentials (HTTP 401/403), or the password could not be read."""
-
-    outcome = Outcome.AUTH_ERROR
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class SyncHTTPError(SyncError):
-    """Any other non-200 status; 400 is how a node with the API disabled answers."""
-
-    def __init__(self, status: int) -> None:
-        if status == 400:
-            message = "API not enabled: set webui.api_key on the node (HTTP 400)"
-            outcome = Outcome.API_DISABLED
-        else:
-            message = f"unexpected HTTP status {status}"
-            outcome = Outcome.HTTP_ERROR
-        super().__init__(message, outcome=outcome)
-        self.status = status
-
-
-class SyncProtocolError(SyncError):
-    """An answer that cannot be used: not UTF-8, not JSON, truncated, or the wrong shape."""
-
-    outcome = Outcome.INVALID_RESPONSE
-
-
-class SyncAPIError(SyncError):
-    """The node answered 200 with a logical error body (``{"error": N, "message": ...}``)."""
-
-    outcome = Outcome.API_ERROR
-
-    def __init__(self, code: int, message: str) -> None:
-        text = f"API error {code}" + (f": {message}" if message else "")
-        super().__init__(text)
-        self.code = code
-
-
-def _status_error(status: int) -> SyncError:
-    if status in (401, 403):
-        return SyncAuthError(f"wrong login or password (HTTP {status})", status=status)
-    return SyncHTTPError(status)
-
-
 def _translate(exc: BaseException, timeout: float) -> SyncError:
     """Map one lower-level exception to the most specific SyncError (messages built here)."""
-    if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError family included
+    if isinstance(exc, TimeoutError):
         return SyncTransportError(f"timed out after {timeout:g}s", outcome=Outcome.TIMEOUT)
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return SyncTransportError("TLS certificate verification failed")
-    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
-        return SyncTransportError("TLS handshake failed")
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return SyncTransportError("cannot resolve the node's host name")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        errno = exc.os_error.errno
-        reason = os.strerror(errno).lower() if errno else "connection failed"
-        return SyncTransportError(f"cannot connect: {reason}")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return SyncTransportError("the node closed the connection without answering")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return SyncProtocolError("truncated response body")
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return SyncProtocolError("malformed HTTP response")
-    if isinstance(exc, aiohttp.InvalidURL):
-        return SyncTransportError("invalid node URL")
-    if isinstance(exc, aiohttp.ClientError | OSError):
+    if isinstance(exc, OSError):
         return SyncTransportError("connection error")
     if isinstance(exc, UnicodeDecodeError):
         return SyncProtocolError("response body is not UTF-8")
@@ -189,7 +92,7 @@ def _translate(exc: BaseException, timeout: float) -> SyncError:
 
 
 #: What :class:`_Translated` turns into SyncErrors (a SyncError passes as it is).
-_TRANSLATED = (aiohttp.ClientError, TimeoutError, OSError, ValueError, RecursionError)
+_TRANSLATED = (TimeoutError, OSError, ValueError, RecursionError)
 
 
 class _Translated:
@@ -213,11 +116,6 @@ class _Translated:
         if exc is None or isinstance(exc, SyncError) or not isinstance(exc, _TRANSLATED):
             return
         raise _translate(exc, self._timeout) from exc
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, marked with ``...`` when cut."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 #: ``Authorization: Basic dXNlcjpwdw==`` and the like, whatever the scheme, in echoed text.
@@ -335,45 +233,6 @@ def _identity(raw: object) -> Any:
     return raw
 
 
-def _ssl_context(tls: TLSConfig) -> ssl.SSLContext:
-    """Build the TLS context for https nodes: custom CA, client certificate, or no checks."""
-    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
-    if tls.cert_file is not None:
-        key = str(tls.key_file) if tls.key_file is not None else None
-        context.load_cert_chain(str(tls.cert_file), key)
-    if tls.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def make_session(node: NodeConfig) -> aiohttp.ClientSession:
-    """Create the ClientSession for ``node``: its TLS settings, timeouts and pool size.
-
-    Raises SyncTransportError when the TLS files cannot be loaded. Call from a running
-    event loop; the caller owns the session and must close it.
-    """
-    ssl_setting: ssl.SSLContext | bool = True
-    if URL(node.url).scheme == "https":
-        try:
-            ssl_setting = _ssl_context(node.tls)
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            raise SyncTransportError("cannot load the TLS files for this node") from exc
-    connector = aiohttp.TCPConnector(
-        ssl=ssl_setting, limit=max(node.max_concurrency, 1) + _EXTRA_CONNECTIONS
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=node.timeout),
-        # Sync nodes never compress; a proxy that does anyway is inflated by _read_capped
-        # within the node's budget, never by aiohttp without a limit.
-        headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"},
-        auto_decompress=False,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        trust_env=False,
-    )
-
-
 class SyncClient:
     """API v1 client for one node: ``GET {url}/api?method=...`` with basic auth.
 
@@ -385,13 +244,12 @@ class SyncClient:
     def __init__(
         self,
         node: NodeConfig,
-        session: aiohttp.ClientSession,
+        http: NodeHTTP,
         observer: RequestObserver | None = None,
     ) -> None:
         self._node = node
-        self._session = session
+        self._http = http
         self._observer = observer
-        self._url = URL(node.url.rstrip("/") + "/api")
         self._budget = ResponseBudget(node.max_response_bytes)
         #: (password, its Authorization header, what a node could echo of it), built
         #: again only when the password read at request time differs.
@@ -469,19 +327,15 @@ class SyncClient:
         self, method: str, params: dict[str, str], parse: Callable[[object], T]
     ) -> T:
         authorization, secrets = self._authorization()
-        # Not cached between scrapes: a request URL carries the folder's secret, and no
-        # secret is kept from one scrape to the next (measured: a cache saved at most a
-        # few % of the CPU, for ~5 MiB at 2,500 folders).
-        url = self._url.extend_query({"method": method, **params})
         with self._budget.lease() as lease, _Translated(self._node.timeout):
-            async with self._session.get(
-                url, headers={"Authorization": authorization}, allow_redirects=False
-            ) as response:
-                if response.status != 200:
-                    raise _status_error(response.status)
-                body = await _read_capped(response, lease)
+            answer = await self._http.get(
+                "/api", {"method": method, **params}, (("Authorization", authorization),), lease
+            )
+            if answer.status != 200:
+                raise status_error(answer.status)
+            body = await body_of(answer, lease)
             value = _decode(body, params, secrets=secrets, max_items=self._node.max_response_items)
-            del body  # the decoded value is all that is needed from here on
+            del body, answer  # the decoded value is all that is needed from here on
             return parse(value)
 
 
@@ -591,39 +445,17 @@ class Lease:
         self.taken -= size
 
 
-#: Content codings _read_capped inflates; the nodes never send one, proxies might.
-_INFLATABLE = frozenset({"gzip", "x-gzip", "deflate"})
+async def body_of(answer: Answer, lease: Lease) -> bytes:
+    """The body of ``answer``, inflated within ``lease`` if a proxy compressed it.
 
-
-async def _read_capped(response: aiohttp.ClientResponse, lease: Lease | None = None) -> bytes:
-    """Read the body within ``lease`` (or MAX_BODY_BYTES), inflating it if compressed.
-
-    The wire size and the decoded size both count against the budget: a declared length
-    beyond it is refused before reading, a chunked body as soon as it passes it, and a
-    gzip or deflate body is inflated in a bounded stream (the session must be made with
-    ``auto_decompress=False``, as :func:`make_session` does). Any other content coding
-    is refused.
+    The transport has already charged the wire bytes to the lease (and refused codings
+    that cannot be bounded); the inflated bytes count too, and the compressed ones are
+    given back once inflated.
     """
-    if lease is None:
-        with ResponseBudget(MAX_BODY_BYTES).lease() as own:
-            return await _read_capped(response, own)
-    coding = response.headers.get("Content-Encoding", "").strip().lower()
-    if coding not in ("", "identity", *_INFLATABLE):
-        raise SyncProtocolError(f"unsupported Content-Encoding {clip(coding, 40)!r}")
-    declared = response.content_length
-    if declared is not None:  # the usual case: one read, no chunk loop
-        lease.take(declared)
-        raw = await response.read()
-    else:
-        chunks: list[bytes] = []
-        async for chunk in response.content.iter_chunked(64 * 1024):
-            lease.take(len(chunk))
-            chunks.append(chunk)
-        raw = b"".join(chunks)
-    if coding not in _INFLATABLE:
-        return raw
-    body = await _inflate(raw, lease)
-    lease.give_back(len(raw))
+    if not answer.coding:
+        return answer.body
+    body = await _inflate(answer.body, lease)
+    lease.give_back(len(answer.body))
     return body
 
 

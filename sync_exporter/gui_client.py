@@ -11,10 +11,10 @@ expired session can also answer ``{"status": 401}`` inside a 200. Either way the
 mints one new session and retries the action once; a second refusal is an error, never a
 loop. Concurrent actions share one session and one re-mint.
 
-The cookie is sent by hand rather than through aiohttp's cookie jar: the default jar
-drops cookies from hosts given as IP addresses, which is how most Sync nodes are
-configured. Token and cookie are secrets like the password: they never reach a message,
-a log line or a label.
+The cookie is kept by hand, with no cookie jar: a jar's domain rules (aiohttp's default
+jar drops cookies from hosts given as IP addresses, which is how most Sync nodes are
+configured) have nothing to add for one cookie of one node. Token and cookie are secrets
+like the password: they never reach a message, a log line or a label.
 
 Transport, size caps, decoding and the error tree are :mod:`sync_exporter.client`'s, so
 both APIs fail alike and every bound on a node's answers holds for both.
@@ -23,31 +23,26 @@ both APIs fail alike and every bound on a node's answers holds for both.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import aiohttp
-from yarl import URL
-
 from sync_exporter.client import (
     RequestObserver,
     ResponseBudget,
-    SyncAPIError,
-    SyncAuthError,
-    SyncError,
     _basic_auth,
     _decode,
-    _read_capped,
     _redacted,
-    _status_error,
     _Translated,
+    body_of,
     credential_texts,
     observed_request,
 )
 from sync_exporter.config import NodeConfig
 from sync_exporter.credentials import SecretUnavailableError
+from sync_exporter.errors import SyncAPIError, SyncAuthError, SyncError, status_error
 from sync_exporter.gui_model import (
     STATUS_OK,
     STATUS_SESSION_EXPIRED,
@@ -61,6 +56,7 @@ from sync_exporter.gui_model import (
     parse_token,
 )
 from sync_exporter.model import Outcome, Speed
+from sync_exporter.node_http import NodeHTTP
 
 T = TypeVar("T")
 
@@ -90,7 +86,7 @@ class SessionRefusedError(SyncError):
 
 
 class GuiClient:
-    """Web GUI API client for one node, on that node's own ClientSession.
+    """Web GUI API client for one node, over that node's own connections.
 
     Like :class:`~sync_exporter.client.SyncClient`, the password is read at request time
     and every action is reported to the observer once (its retry included); minting a
@@ -100,15 +96,12 @@ class GuiClient:
     def __init__(
         self,
         node: NodeConfig,
-        session: aiohttp.ClientSession,
+        http: NodeHTTP,
         observer: RequestObserver | None = None,
     ) -> None:
         self._node = node
-        self._http = session
+        self._http = http
         self._observer = observer
-        base = node.url.rstrip("/")
-        self._token_url = URL(base + "/gui/token.html")
-        self._action_url = URL(base + "/gui/")
         self._session: _Session | None = None
         self._minting = asyncio.Lock()
         self._budget = ResponseBudget(node.max_response_bytes)
@@ -153,20 +146,17 @@ class GuiClient:
     async def _mint(self) -> _Session:
         query = {"t": _millis()}
         with self._budget.lease() as lease, _Translated(self._node.timeout):
-            async with self._http.get(
-                self._token_url, params=query, headers=self._auth(), allow_redirects=False
-            ) as response:
-                if response.status == 404:
-                    raise SyncError(
-                        "no web GUI API at this URL (HTTP 404 for /gui/token.html)",
-                        outcome=Outcome.HTTP_ERROR,
-                    )
-                if response.status != 200:
-                    raise _status_error(response.status)
-                morsel = response.cookies.get(SESSION_COOKIE)
-                body = await _read_capped(response, lease)
-            token = parse_token(body)
-        return _Session(token, morsel.value if morsel is not None and morsel.value else None)
+            answer = await self._http.get("/gui/token.html", query, self._auth(), lease)
+            if answer.status == 404:
+                raise SyncError(
+                    "no web GUI API at this URL (HTTP 404 for /gui/token.html)",
+                    outcome=Outcome.HTTP_ERROR,
+                )
+            if answer.status != 200:
+                raise status_error(answer.status)
+            token = parse_token(await body_of(answer, lease))
+        cookie = _session_cookie(answer.cookies)
+        return _Session(token, cookie)
 
     # -- actions ----------------------------------------------------------------------
 
@@ -198,18 +188,16 @@ class GuiClient:
         query = {"token": session.token, "action": action, "t": _millis(), **params}
         headers = self._auth()
         if session.cookie is not None:
-            headers["Cookie"] = f"{SESSION_COOKIE}={session.cookie}"
+            headers.append(("Cookie", f"{SESSION_COOKIE}={session.cookie}"))
         secrets = {"token": session.token, "cookie": session.cookie or ""}
-        echoed = credential_texts(headers["Authorization"])
+        echoed = credential_texts(headers[0][1])
         with self._budget.lease() as lease, _Translated(self._node.timeout):
-            async with self._http.get(
-                self._action_url, params=query, headers=headers, allow_redirects=False
-            ) as response:
-                if response.status == 400:
-                    raise _Expired
-                if response.status != 200:
-                    raise _status_error(response.status)
-                body = await _read_capped(response, lease)
+            answer = await self._http.get("/gui/", query, headers, lease)
+            if answer.status == 400:
+                raise _Expired
+            if answer.status != 200:
+                raise status_error(answer.status)
+            body = await body_of(answer, lease)
             raw = _decode(body, secrets, secrets=echoed, max_items=self._node.max_response_items)
             status = envelope_status(raw, action)
             if status == STATUS_SESSION_EXPIRED:
@@ -218,17 +206,29 @@ class GuiClient:
                 raise SyncAPIError(status, _redacted(envelope_error(raw), secrets, echoed))
             return parse(raw)
 
-    def _auth(self) -> dict[str, str]:
+    def _auth(self) -> list[tuple[str, str]]:
         """The basic-auth header, with the password read now (a rotated file takes effect)."""
         try:
             password = self._node.password.reveal()
         except SecretUnavailableError as exc:
             raise SyncAuthError(f"cannot read the password: {exc}") from exc
-        return {"Authorization": _basic_auth(self._node.username, password)}
+        return [("Authorization", _basic_auth(self._node.username, password))]
 
     async def _observed(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run one logical request and report it once, with its outcome and duration."""
         return await observed_request(self._observer, self._node.name, method, call)
+
+
+#: What a cookie value may hold (RFC 6265 cookie-octets): anything else is not sent back.
+_COOKIE_VALUE = re.compile(r"[!#-+\--:<-\[\]-~]{1,4096}")
+
+
+def _session_cookie(cookies: tuple[tuple[str, str], ...]) -> str | None:
+    """The session cookie's value from the token page's Set-Cookie headers, if usable."""
+    for name, value in cookies:
+        if name == SESSION_COOKIE and _COOKIE_VALUE.fullmatch(value):
+            return value
+    return None
 
 
 def _millis() -> str:

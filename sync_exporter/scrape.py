@@ -40,10 +40,9 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar
 
-import aiohttp
-
-from sync_exporter.client import RequestObserver, SyncClient, SyncError, make_session
+from sync_exporter.client import RequestObserver, SyncClient
 from sync_exporter.config import NodeConfig
+from sync_exporter.errors import SyncError
 from sync_exporter.folder_id import cache_key, folder_id
 from sync_exporter.gui_client import GuiClient
 from sync_exporter.gui_model import GuiFolderEntry
@@ -55,6 +54,7 @@ from sync_exporter.model import (
     SharedSecrets,
     Speed,
 )
+from sync_exporter.node_http import NodeHTTP
 
 _log = logging.getLogger(__name__)
 
@@ -87,12 +87,12 @@ class _Cached:
 class _NodeState:
     """What the scraper keeps between scrapes for one node (mutable by nature).
 
-    Tied to one NodeConfig: when a reload changes the node, a fresh state (and session)
+    Tied to one NodeConfig: when a reload changes the node, a fresh state (and connections)
     replaces it, so nothing learned from the old URL or credentials carries over.
     """
 
     config: NodeConfig
-    session: aiohttp.ClientSession | None = None
+    http: NodeHTTP | None = None
     client: SyncClient | None = None
     gui: GuiClient | None = None
     #: The API this node is read through (``v1``/``gui``), None until ``auto`` decides.
@@ -122,7 +122,7 @@ class _CachedFlag:
 
 
 class Scraper:
-    """Turns configured nodes into snapshots; owns one ClientSession per node.
+    """Turns configured nodes into snapshots; owns the connections to each node.
 
     ``clock`` stamps snapshots and ages the version/OS cache (inject a fake in tests).
     """
@@ -159,17 +159,17 @@ class Scraper:
         return MappingProxyType(self._last)
 
     async def forget(self, keep: Collection[str]) -> None:
-        """Drop the state of nodes not named in ``keep`` and close their sessions.
+        """Drop the state of nodes not named in ``keep`` and close their connections.
 
         Call after a reload removed nodes, so their connections do not linger. Returns at
-        once: a session is closed in the background when its fetch in flight (bounded by
-        its deadline) is over, so a reload never waits for a slow node.
+        once: a node's connections are closed in the background when its fetch in flight
+        (bounded by its deadline) is over, so a reload never waits for a slow node.
         """
         for name in [n for n in self._nodes if n not in keep]:
             self._retire(self._nodes[name])
         for name in [n for n in self._last if n not in keep]:
             del self._last[name]
-        await asyncio.sleep(0)  # let sessions with nothing in flight close now
+        await asyncio.sleep(0)  # let nodes with nothing in flight close now
 
     def reconsider_apis(self) -> None:
         """Let ``auto`` choose each node's API again at its next scrape (after a reload).
@@ -182,7 +182,7 @@ class Scraper:
                 state.api = state.api_reason = None
 
     async def close(self) -> None:
-        """Cancel fetches in flight and close every session."""
+        """Cancel fetches in flight and close every connection."""
         states = list(self._nodes.values())
         self._nodes.clear()
         for state in states:
@@ -236,7 +236,7 @@ class Scraper:
     def _state(self, node: NodeConfig) -> _NodeState:
         state = self._nodes.get(node.name)
         if state is not None and state.config != node:
-            self._retire(state)  # config changed on reload: new session, empty caches
+            self._retire(state)  # config changed on reload: new connections, empty caches
             state = None
         if state is None:
             state = _NodeState(config=node)
@@ -244,7 +244,7 @@ class Scraper:
         return state
 
     def _retire(self, state: _NodeState) -> None:
-        """Close ``state``'s session once its fetch in flight (if any) has finished."""
+        """Close ``state``'s connections once its fetch in flight (if any) has finished."""
         if self._nodes.get(state.config.name) is state:
             del self._nodes[state.config.name]
         task = asyncio.create_task(_close_state(state), name=f"close {state.config.name}")
@@ -302,19 +302,19 @@ class Scraper:
 
     # -- one node ---------------------------------------------------------------------
 
-    def _session(self, state: _NodeState) -> aiohttp.ClientSession:
-        if state.session is None:
-            state.session = make_session(state.config)
-        return state.session
+    def _http(self, state: _NodeState) -> NodeHTTP:
+        if state.http is None:
+            state.http = NodeHTTP(state.config)
+        return state.http
 
     def _client(self, state: _NodeState) -> SyncClient:
         if state.client is None:
-            state.client = SyncClient(state.config, self._session(state), self._observer)
+            state.client = SyncClient(state.config, self._http(state), self._observer)
         return state.client
 
     def _gui_client(self, state: _NodeState) -> GuiClient:
         if state.gui is None:
-            state.gui = GuiClient(state.config, self._session(state), self._observer)
+            state.gui = GuiClient(state.config, self._http(state), self._observer)
         return state.gui
 
     async def _collect(self, state: _NodeState, started: float) -> NodeSnapshot:
@@ -638,5 +638,5 @@ def _frames(exc: BaseException) -> str:
 async def _close_state(state: _NodeState) -> None:
     if state.inflight is not None and not state.inflight.done():
         await asyncio.wait([state.inflight])
-    if state.session is not None:
-        await state.session.close()
+    if state.http is not None:
+        await state.http.close()

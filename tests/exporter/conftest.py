@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiohttp
 import pytest
 
-from sync_exporter.client import SyncClient, make_session
+from sync_exporter.client import SyncClient
 from sync_exporter.config import NodeConfig
 from sync_exporter.credentials import LiteralPassword
 from sync_exporter.model import Outcome
+from sync_exporter.node_http import NodeHTTP
 from sync_exporter.scrape import Scraper
 from sync_exporter.simulator import secrets
 from sync_exporter.simulator.clock import ManualClock
@@ -226,17 +226,17 @@ def observer() -> RecordingObserver:
 async def client_for(
     observer: RecordingObserver,
 ) -> AsyncIterator[Callable[[NodeConfig], SyncClient]]:
-    """Build a SyncClient (on its own session) for a node config; sessions closed at teardown."""
-    sessions: list[aiohttp.ClientSession] = []
+    """Build a SyncClient (on its own connections) for a node config; closed at teardown."""
+    transports: list[NodeHTTP] = []
 
     def build(node: NodeConfig) -> SyncClient:
-        session = make_session(node)
-        sessions.append(session)
-        return SyncClient(node, session, observer)
+        http = NodeHTTP(node)
+        transports.append(http)
+        return SyncClient(node, http, observer)
 
     yield build
-    for session in sessions:
-        await session.close()
+    for http in transports:
+        await http.close()
 
 
 @pytest.fixture

@@ -16,17 +16,10 @@ from typing import Any
 
 import pytest
 
-from sync_exporter.client import (
-    ResponseBudget,
-    SyncAPIError,
-    SyncClient,
-    SyncProtocolError,
-    _redacted,
-    credential_texts,
-    json_items,
-)
+from sync_exporter.client import ResponseBudget, SyncClient, _redacted, credential_texts, json_items
 from sync_exporter.config import NodeConfig
 from sync_exporter.credentials import LiteralPassword
+from sync_exporter.errors import SyncAPIError, SyncProtocolError
 from sync_exporter.model import Outcome
 
 from .conftest import LOGIN, PASSWORD, RecordingObserver

@@ -16,9 +16,10 @@ from aiohttp.test_utils import TestServer
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 
-from sync_exporter.client import SyncClient, SyncProtocolError
+from sync_exporter.client import SyncClient
 from sync_exporter.config import NodeConfig
 from sync_exporter.credentials import LiteralPassword
+from sync_exporter.errors import SyncProtocolError
 from sync_exporter.metrics import render
 from sync_exporter.scrape import Scraper
 from tests.exporter.conftest import LOGIN, PASSWORD

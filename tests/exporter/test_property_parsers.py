@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from sync_exporter.client import SyncError, _decode, _Translated
+from sync_exporter.client import _decode, _Translated
+from sync_exporter.errors import SyncError
 from sync_exporter.exposition import SeriesCache
 from sync_exporter.gui_model import (
     envelope_status,
