@@ -199,7 +199,8 @@ def _decode(
     """
     if not body or body.isspace():  # as ``not body.strip()``, without copying the body
         raise SyncProtocolError("empty response body")
-    if json_items(body) > max_items:
+    # json_items(body) <= 1 + len(body): a body shorter than the limit needs no count.
+    if len(body) >= max_items and json_items(body) > max_items:
         raise SyncProtocolError(
             f"response has more than {max_items} JSON values (see max_response_items)"
         )

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import urlencode, urlsplit
 
 import httptools
@@ -134,20 +135,30 @@ class NodeHTTP:
         that is not HTTP, too large, truncated, or in a coding that cannot be bounded).
         """
         request = self._request(path, query, headers)
-        async with self._slots, asyncio.timeout(self._timeout):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        if self._slots.locked():  # rare: more requests than connections; wait in time
+            async with asyncio.timeout_at(deadline):
+                await self._slots.acquire()
+        else:
+            await self._slots.acquire()
+        try:
             connection = self._reusable()
             if connection is not None:
                 try:
-                    return await connection.exchange(request, budget)
+                    return await connection.exchange(request, budget, deadline)
                 except _Stale:
                     pass  # closed by the node while idle: once more, on a new connection
-            connection = await self._connect()
+            async with asyncio.timeout_at(deadline):
+                connection = await self._connect()
             try:
-                return await connection.exchange(request, budget)
+                return await connection.exchange(request, budget, deadline)
             except _Stale:
                 raise SyncTransportError(
                     "the node closed the connection without answering"
                 ) from None
+        finally:
+            self._slots.release()
 
     async def close(self) -> None:
         """Close every idle connection; connections in use close when their request ends."""
@@ -163,7 +174,7 @@ class NodeHTTP:
         for line in lines:
             if line.count("\r") != 1 or line.count("\n") != 1:
                 raise ValueError("a request header holds a line break")
-        target = f"{self._prefix}{path}?{urlencode(query)}" if query else self._prefix + path
+        target = f"{self._prefix}{path}?{_encoded(query)}" if query else self._prefix + path
         return b"".join(
             (
                 f"GET {target} HTTP/1.1\r\n".encode("ascii"),
@@ -249,8 +260,7 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # what create_connection made
         self.open = True
 
     def data_received(self, data: bytes) -> None:
@@ -344,15 +354,21 @@ class _Connection(asyncio.Protocol):
 
     # -- one exchange -----------------------------------------------------------------
 
-    async def exchange(self, request: bytes, budget: Budget) -> Answer:
-        """Send ``request`` and wait for its answer (whole, for a 200)."""
+    async def exchange(self, request: bytes, budget: Budget, deadline: float) -> Answer:
+        """Send ``request`` and wait for its answer (whole, for a 200) until ``deadline``.
+
+        The deadline is one timer handle on the loop, not an ``asyncio.timeout`` block:
+        this runs for every request, and the handle costs a third as much.
+        """
         assert self._transport is not None
         if not self.open:
             raise _Stale
         self._reset()
         self._budget = budget
-        waiter: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Answer] = loop.create_future()
         self._waiter = waiter
+        timer = loop.call_at(deadline, self._fail, TimeoutError())
         self._transport.write(request)
         try:
             answer = await waiter
@@ -360,6 +376,7 @@ class _Connection(asyncio.Protocol):
             self.close()  # an answer half read (or a cancelled wait) spoils the connection
             raise
         finally:
+            timer.cancel()
             self._waiter = self._budget = None
             self._chunks = []
         self._used = True
@@ -408,6 +425,19 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(err)
         self.close()
+
+
+#: Query values sent as they are: no character of theirs needs percent-encoding.
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
+
+
+def _encoded(query: dict[str, str]) -> str:
+    """``query`` as ``urlencode`` writes it, with plain values (secrets, methods,
+    timestamps: all of them, in practice) passed through rather than quoted."""
+    return "&".join(
+        f"{name}={value}" if _PLAIN(value) else urlencode({name: value})
+        for name, value in query.items()
+    )
 
 
 def _cookies(header: bytes) -> list[tuple[str, str]]:
