@@ -7,7 +7,7 @@ simulated nodes serve both APIs, so the same fleet (same folders, peers and late
 scraped both ways in one run, alternating, and the script prints requests, exporter CPU
 and wall time per warm scrape for each API and their ratio.
 
-The fleet runs in a child process (``exporter_scrape.py --serve``), so its CPU is not
+The fleet runs in a child process (``exporter_scrape.py serve``), so its CPU is not
 counted against the exporter.
 
     .venv/bin/python benchmarks/gui_vs_v1.py [--nodes 20 --folders 50 --peers 10
@@ -65,7 +65,7 @@ class Figures:
 
 def start_fleet(args: argparse.Namespace) -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
     """Run the simulated fleet in a child process and return it with its node list."""
-    command = [sys.executable, str(FLEET_SCRIPT), "--serve"]
+    command = [sys.executable, str(FLEET_SCRIPT), "serve"]
     command += ["--nodes", str(args.nodes), "--folders", str(args.folders)]
     command += ["--peers", str(args.peers), "--latency", str(args.latency)]
     child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
