@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sync_exporter import node_http
 from sync_exporter.client import ResponseBudget
 from sync_exporter.config import NodeConfig
 from sync_exporter.credentials import LiteralPassword
-from sync_exporter.errors import SyncProtocolError, SyncTransportError
+from sync_exporter.errors import SyncError, SyncProtocolError, SyncTransportError
 from sync_exporter.node_http import MAX_HEAD_BYTES, NodeHTTP
 
 #: Answers one request on an open connection; returns False to close the connection.
@@ -403,3 +405,75 @@ async def test_the_whole_request_is_bounded_by_the_node_timeout(
     with pytest.raises(TimeoutError):
         await get(http)
     assert loop.time() - started < 1.0
+
+
+# -- any bytes at all ---------------------------------------------------------------
+
+_HEADS = [
+    b"HTTP/1.1 200 OK\r\n",
+    b"HTTP/1.0 200 OK\r\n",
+    b"HTTP/1.1 500 Oops\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n",
+    b"HTTP/1.1 200\r\n",
+    b"",
+]
+_HEADER_LINES = st.sampled_from(
+    [
+        b"Content-Length: 5\r\n",
+        b"Content-Length: 0\r\n",
+        b"Content-Length: -1\r\n",
+        b"Content-Length: 99999999999999999999\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: gzip, chunked\r\n",
+        b"Content-Encoding: gzip\r\n",
+        b"Content-Encoding: br\r\n",
+        b"Connection: close\r\n",
+        b"Connection: upgrade\r\nUpgrade: websocket\r\n",
+        b"Set-Cookie: GUID=a; path=/\r\n",
+        b"Set-Cookie: \x00\xff;;=\r\n",
+        b"X-Odd: \x7f\x80\r\n",
+        b"no colon\r\n",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    head=st.sampled_from(_HEADS),
+    lines=st.lists(_HEADER_LINES, max_size=4),
+    blank=st.booleans(),
+    body=st.binary(max_size=64),
+    cut=st.integers(min_value=1, max_value=40),
+)
+def test_any_answer_is_an_answer_or_a_sync_error(
+    head: bytes, lines: list[bytes], blank: bool, body: bytes, cut: int
+) -> None:
+    """Whatever bytes a node sends, in whatever pieces, the transport ends in an Answer or
+    a SyncError (a timeout at worst): no other exception, no hang, no stray task."""
+    raw = head + b"".join(lines) + (b"\r\n" if blank else b"") + body
+
+    async def scenario() -> None:
+        async def reply(request: bytes, writer: asyncio.StreamWriter) -> bool:
+            for start in range(0, len(raw), cut):
+                writer.write(raw[start : start + cut])
+                await writer.drain()
+            return False
+
+        server = RawServer(reply)
+        await server.start()
+        http = NodeHTTP(
+            NodeConfig(
+                name="raw", url=server.url, username="u", password=LiteralPassword("p"), timeout=0.5
+            )
+        )
+        try:
+            with ResponseBudget(1 << 16).lease() as lease:
+                answer = await http.get("/api", {"method": "get_speed"}, (), lease)
+            assert isinstance(answer.status, int)
+        except (SyncError, TimeoutError):
+            pass
+        finally:
+            await http.close()
+            await server.stop()
+
+    asyncio.run(scenario())
