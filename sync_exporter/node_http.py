@@ -4,7 +4,8 @@ Both API clients ask a node one thing over and over: ``GET`` a path and query, w
 basic auth, and read a JSON body of bounded size. aiohttp's ``ClientSession`` did this at
 110 to 160 µs of CPU per request on a 2-core machine, most of it in request and response
 objects, tracing hooks, cookie and redirect handling and the connection pool's
-bookkeeping that these requests never use (docs/benchmarks.md, "The node transport").
+bookkeeping that these requests never use (docs/benchmarks.md, "How the two ratio
+targets were met").
 This module does only what they need, at about half that:
 
 - one :class:`asyncio.Protocol` per connection, fed to llhttp (the parser Node.js and
