@@ -1,6 +1,6 @@
 """The BitTorrent Sync API v1 client: one per node, over that node's own connections.
 
-Errors are :mod:`sync_exporter.errors`' tree (re-exported here). Lower-level exceptions
+Errors are :mod:`sync_exporter.errors`' tree. Lower-level exceptions
 (timeouts, decoding) are translated in exactly one place (:class:`_Translated`) and
 chained with ``from``; the transport (:mod:`sync_exporter.node_http`) raises SyncErrors
 itself. Every message is built from fixed text and numbers, never from ``str()`` of a
@@ -24,7 +24,6 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, quote_plus
 
 from sync_exporter.config import (
-    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RESPONSE_ITEMS,
     NodeConfig,
 )
@@ -59,11 +58,6 @@ from sync_exporter.node_http import Answer, NodeHTTP
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: Largest body accepted from a node when no budget is given (the config's
-#: ``max_response_bytes`` default). get_folders for hundreds of folders is a few hundred
-#: KB; anything far larger is a misbehaving server, not data.
-MAX_BODY_BYTES = DEFAULT_MAX_RESPONSE_BYTES
 
 
 class RequestObserver(Protocol):

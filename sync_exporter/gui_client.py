@@ -16,8 +16,9 @@ jar drops cookies from hosts given as IP addresses, which is how most Sync nodes
 configured) have nothing to add for one cookie of one node. Token and cookie are secrets
 like the password: they never reach a message, a log line or a label.
 
-Transport, size caps, decoding and the error tree are :mod:`sync_exporter.client`'s, so
-both APIs fail alike and every bound on a node's answers holds for both.
+The transport (:mod:`sync_exporter.node_http`), the size caps, decoding and the error
+tree (:mod:`sync_exporter.errors`) are those of the API v1 client, so both APIs fail
+alike and every bound on a node's answers holds for both.
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ class GuiClient:
     async def _mint(self) -> _Session:
         query = {"t": _millis()}
         with self._budget.lease() as lease, _Translated(self._node.timeout):
-            answer = await self._http.get("/gui/token.html", query, self._auth(), lease)
+            headers = [("Authorization", self._authorization())]
+            answer = await self._http.get("/gui/token.html", query, headers, lease)
             if answer.status == 404:
                 raise SyncError(
                     "no web GUI API at this URL (HTTP 404 for /gui/token.html)",
@@ -186,11 +188,12 @@ class GuiClient:
         session: _Session,
     ) -> T:
         query = {"token": session.token, "action": action, "t": _millis(), **params}
-        headers = self._auth()
+        authorization = self._authorization()
+        headers = [("Authorization", authorization)]
         if session.cookie is not None:
             headers.append(("Cookie", f"{SESSION_COOKIE}={session.cookie}"))
         secrets = {"token": session.token, "cookie": session.cookie or ""}
-        echoed = credential_texts(headers[0][1])
+        echoed = credential_texts(authorization)
         with self._budget.lease() as lease, _Translated(self._node.timeout):
             answer = await self._http.get("/gui/", query, headers, lease)
             if answer.status == 400:
@@ -206,13 +209,14 @@ class GuiClient:
                 raise SyncAPIError(status, _redacted(envelope_error(raw), secrets, echoed))
             return parse(raw)
 
-    def _auth(self) -> list[tuple[str, str]]:
-        """The basic-auth header, with the password read now (a rotated file takes effect)."""
+    def _authorization(self) -> str:
+        """The basic-auth header value, with the password read now (a rotated file takes
+        effect)."""
         try:
             password = self._node.password.reveal()
         except SecretUnavailableError as exc:
             raise SyncAuthError(f"cannot read the password: {exc}") from exc
-        return [("Authorization", _basic_auth(self._node.username, password))]
+        return _basic_auth(self._node.username, password)
 
     async def _observed(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run one logical request and report it once, with its outcome and duration."""

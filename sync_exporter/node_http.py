@@ -80,7 +80,7 @@ class Answer:
     cookies: tuple[tuple[str, str], ...] = ()  # (name, value) of each Set-Cookie
 
 
-def ssl_context(tls: TLSConfig) -> ssl.SSLContext:
+def _ssl_context(tls: TLSConfig) -> ssl.SSLContext:
     """The TLS context for https nodes: custom CA, client certificate, or no checks."""
     context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
     if tls.cert_file is not None:
@@ -109,7 +109,7 @@ class NodeHTTP:
         self._ssl: ssl.SSLContext | None = None
         if secure:
             try:
-                self._ssl = ssl_context(node.tls)
+                self._ssl = _ssl_context(node.tls)
             except (OSError, ssl.SSLError, ValueError) as exc:
                 raise SyncTransportError("cannot load the TLS files for this node") from exc
         host = f"[{self._host}]" if ":" in self._host else self._host
@@ -451,4 +451,4 @@ def _cookies(header: bytes) -> list[tuple[str, str]]:
     return [(name, morsel.value) for name, morsel in jar.items()]
 
 
-__all__ = ["EXTRA_CONNECTIONS", "INFLATABLE", "Answer", "Budget", "NodeHTTP", "ssl_context"]
+__all__ = ["EXTRA_CONNECTIONS", "INFLATABLE", "USER_AGENT", "Answer", "Budget", "NodeHTTP"]
